@@ -1,0 +1,165 @@
+package dsl
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/flowrun/flowrun/diag"
+	"gopkg.in/yaml.v3"
+)
+
+// Kind is the shape of a Node.
+type Kind int
+
+const (
+	Null Kind = iota
+	Scalar
+	Map
+	List
+)
+
+func (k Kind) String() string {
+	return [...]string{"null", "scalar", "map", "list"}[k]
+}
+
+// Node is a YAML value with its position and value path. Scalars are
+// already interpolated (${VAR}). Connector configs, stage values and
+// middleware values stay Nodes in the AST: the compiler checks them
+// against the registry's specs.
+type Node struct {
+	Kind   Kind
+	Pos    diag.Pos
+	Path   string // value path, e.g. stages[2].filter
+	Value  string // Scalar: the interpolated text
+	Tag    string // Scalar: YAML tag (!!str, !!int, !!bool, !!float, !!null)
+	Quoted bool   // Scalar: written in quotes (so "true" is a string)
+	Fields []Field
+	Items  []*Node
+	// ValuePos is where the scalar's text starts (after a quote), used to
+	// place expression errors on the right column.
+	ValuePos diag.Pos
+	// Block is true for literal/folded block scalars (| and >), whose
+	// text starts on the next line.
+	Block bool
+}
+
+// Field is one key: value pair of a map, in file order.
+type Field struct {
+	Key   string
+	KeyAt diag.Pos
+	Value *Node
+}
+
+// Get returns the value of key in a map node, or nil.
+func (n *Node) Get(key string) *Node {
+	if n == nil {
+		return nil
+	}
+	for _, f := range n.Fields {
+		if f.Key == key {
+			return f.Value
+		}
+	}
+	return nil
+}
+
+// Keys returns the keys of a map node in file order.
+func (n *Node) Keys() []string {
+	keys := make([]string, len(n.Fields))
+	for i, f := range n.Fields {
+		keys[i] = f.Key
+	}
+	return keys
+}
+
+// Errorf builds a diagnostic at this node.
+func (n *Node) Errorf(format string, args ...any) diag.Diagnostic {
+	return diag.Diagnostic{Pos: n.Pos, Path: n.Path, Message: fmt.Sprintf(format, args...)}
+}
+
+// Describe names the node's shape for error messages ("a list", "the string \"x\"").
+func (n *Node) Describe() string {
+	switch n.Kind {
+	case Map:
+		return "a map"
+	case List:
+		return "a list"
+	case Null:
+		return "nothing"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// IsString reports whether a scalar node is a string (quoted or tagged !!str).
+func (n *Node) IsString() bool { return n.Kind == Scalar && (n.Quoted || n.Tag == "!!str") }
+
+// convert turns a yaml.Node into a Node, interpolating scalars. path is the
+// value path of n. Problems (unset variables, anchors, bad keys) go to ds.
+func convert(file string, y *yaml.Node, path string, env Lookup, ds *diag.List) *Node {
+	for y.Kind == yaml.AliasNode && y.Alias != nil {
+		y = y.Alias
+	}
+	n := &Node{Pos: diag.Pos{File: file, Line: y.Line, Col: y.Column}, Path: path}
+	n.ValuePos = n.Pos
+	switch y.Kind {
+	case yaml.DocumentNode:
+		if len(y.Content) == 0 {
+			return n
+		}
+		return convert(file, y.Content[0], path, env, ds)
+	case yaml.ScalarNode:
+		n.Kind = Scalar
+		n.Tag = y.ShortTag()
+		n.Quoted = y.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+		n.Block = y.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
+		if n.Quoted {
+			n.ValuePos.Col++
+		}
+		if n.Block {
+			n.ValuePos = diag.Pos{File: file, Line: y.Line + 1, Col: y.Column}
+		}
+		if n.Tag == "!!null" {
+			n.Kind = Null
+			return n
+		}
+		v, err := Interpolate(y.Value, env)
+		if err != nil {
+			ds.Add(diag.Diagnostic{Pos: n.Pos, Path: path, Message: err.Error()})
+		}
+		n.Value = v
+	case yaml.MappingNode:
+		n.Kind = Map
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(y.Content); i += 2 {
+			k, v := y.Content[i], y.Content[i+1]
+			kp := diag.Pos{File: file, Line: k.Line, Col: k.Column}
+			if k.Kind != yaml.ScalarNode {
+				ds.Addf(kp, path, "map keys must be plain names")
+				continue
+			}
+			if k.Value == "<<" {
+				ds.Addf(kp, path, "YAML merge keys (<<) are not supported; write the keys out")
+				continue
+			}
+			if seen[k.Value] {
+				ds.Addf(kp, join(path, k.Value), "duplicate key %q", k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			n.Fields = append(n.Fields, Field{Key: k.Value, KeyAt: kp, Value: convert(file, v, join(path, k.Value), env, ds)})
+		}
+	case yaml.SequenceNode:
+		n.Kind = List
+		for i, item := range y.Content {
+			n.Items = append(n.Items, convert(file, item, fmt.Sprintf("%s[%d]", path, i), env, ds))
+		}
+	}
+	return n
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

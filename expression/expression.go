@@ -1,0 +1,199 @@
+// Package expression compiles and runs flowrun's expressions
+// (github.com/expr-lang/expr) with the names the flow contract puts in
+// scope. Programs are compiled and type-checked once; running one reuses
+// a per-goroutine Runner so the hot path allocates nothing of its own.
+package expression
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/google/uuid"
+)
+
+// Scope says which names an expression may use.
+type Scope int
+
+const (
+	// MessageScope: payload, meta, key, topic, id.
+	MessageScope Scope = iota
+	// ReduceScope: batch and batch_key (in batch.reduce only).
+	ReduceScope
+	// GenerateScope: counter (in the generate source's payload only).
+	GenerateScope
+)
+
+// Names lists the names in scope, for documentation and errors.
+func (s Scope) Names() []string {
+	switch s {
+	case ReduceScope:
+		return []string{"batch", "batch_key"}
+	case GenerateScope:
+		return []string{"counter"}
+	}
+	return []string{"payload", "meta", "key", "topic", "id"}
+}
+
+// MemoryBudget bounds what one evaluation may allocate (expr's own
+// accounting); an expression over it fails that message, not the process.
+const MemoryBudget = 1_000_000
+
+// typeEnv describes each scope's names and their types to the checker.
+func typeEnv(s Scope) map[string]any {
+	switch s {
+	case ReduceScope:
+		return map[string]any{"batch": []any{}, "batch_key": any(nil)}
+	case GenerateScope:
+		return map[string]any{"counter": 0}
+	}
+	return map[string]any{
+		"payload": any(nil), "meta": map[string]string{},
+		"key": "", "topic": "", "id": "",
+	}
+}
+
+var functions = []expr.Option{
+	expr.Function("env", func(params ...any) (any, error) {
+		return os.Getenv(params[0].(string)), nil
+	}, new(func(string) string)),
+	expr.Function("uuid", func(params ...any) (any, error) {
+		return uuid.NewString(), nil
+	}, new(func() string)),
+}
+
+// Program is a compiled expression.
+type Program struct {
+	Source string
+	Scope  Scope
+	prog   *vm.Program
+	uses   uses
+}
+
+// uses records which names a program reads, so the runner only fills those.
+type uses struct{ payload, meta, key, topic, id bool }
+
+// Error is a compile error with its position inside the expression
+// (Line 1-based, Column 0-based, in runes) and expr's caret snippet.
+type Error struct {
+	Line, Column int
+	Message      string
+	Snippet      string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Compile compiles and type-checks src for scope. Its error is an *Error.
+func Compile(src string, scope Scope) (*Program, error) {
+	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return nil, &Error{Line: fe.Line, Column: fe.Column, Message: fe.Message, Snippet: fe.Snippet}
+		}
+		return nil, &Error{Line: 1, Message: err.Error()}
+	}
+	p := &Program{Source: src, Scope: scope, prog: prog}
+	p.uses = collectUses(prog.Node())
+	return p, nil
+}
+
+func collectUses(root ast.Node) uses {
+	var u uses
+	ast.Find(root, func(n ast.Node) bool {
+		if id, ok := n.(*ast.IdentifierNode); ok {
+			switch id.Value {
+			case "payload":
+				u.payload = true
+			case "meta":
+				u.meta = true
+			case "key":
+				u.key = true
+			case "topic":
+				u.topic = true
+			case "id":
+				u.id = true
+			}
+		}
+		return false
+	})
+	return u
+}
+
+// UsesPayload reports whether the program reads the payload.
+func (p *Program) UsesPayload() bool { return p.uses.payload }
+
+// Runner evaluates programs; one per goroutine (it is not safe for
+// concurrent use). It reuses the VM and the environment map.
+type Runner struct {
+	vm  vm.VM
+	env map[string]any
+}
+
+// NewRunner returns a Runner.
+func NewRunner() *Runner {
+	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}, env: make(map[string]any, 8)}
+}
+
+// MessageFields are what a message-scoped program reads.
+type MessageFields struct {
+	Payload any
+	Meta    map[string]string
+	Key     string
+	Topic   string
+	ID      string
+}
+
+// Eval runs a message-scoped program.
+func (r *Runner) Eval(p *Program, m *MessageFields) (v any, err error) {
+	env := r.env
+	if p.uses.payload {
+		env["payload"] = m.Payload
+	}
+	if p.uses.meta {
+		if m.Meta == nil {
+			env["meta"] = map[string]string(nil)
+		} else {
+			env["meta"] = m.Meta
+		}
+	}
+	if p.uses.key {
+		env["key"] = m.Key
+	}
+	if p.uses.topic {
+		env["topic"] = m.Topic
+	}
+	if p.uses.id {
+		env["id"] = m.ID
+	}
+	return r.run(p, env)
+}
+
+// EvalReduce runs a reduce-scoped program over a batch.
+func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) {
+	return r.run(p, map[string]any{"batch": batch, "batch_key": batchKey})
+}
+
+// EvalGenerate runs a generate-scoped program for the n-th message.
+func (r *Runner) EvalGenerate(p *Program, counter int) (any, error) {
+	r.env["counter"] = counter
+	return r.run(p, r.env)
+}
+
+func (r *Runner) run(p *Program, env map[string]any) (v any, err error) {
+	defer func() {
+		if rec := recover(); rec != nil { // expr recovers most panics itself; be sure
+			err = fmt.Errorf("expression %q panicked: %v", p.Source, rec)
+		}
+	}()
+	v, err = r.vm.Run(p.prog, env)
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
+	}
+	return v, nil
+}

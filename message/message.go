@@ -1,0 +1,73 @@
+// Package message is the unit that flows through a flowrun graph, its
+// acknowledgement tracker and its codecs.
+package message
+
+import "maps"
+
+// Message is one message. Sources fill ID, Key, Topic, Meta and Raw (and
+// Partition/Offset/Ref so they can find it again on Ack); the runtime
+// decodes Raw into Payload once; stages change Payload, Meta and Key; the
+// runtime encodes Payload into Body before a sink writes it.
+type Message struct {
+	ID    string
+	Key   string
+	Topic string
+	Meta  map[string]string
+	Raw   []byte // bytes as read from the source; never modified
+
+	Payload any  // decoded Raw, valid when Decoded
+	Decoded bool // Payload holds the decoded Raw (or a stage's value)
+	Changed bool // Payload differs from Raw: the sink must encode it
+
+	Body []byte // what the sink writes: set by the runtime before Write
+
+	// Where the source can find the message again on Ack/Nack.
+	Partition int32
+	Offset    int64
+	Ref       any
+
+	Route   int      // sink index chosen by a route stage (0 without one)
+	Tracker *Tracker // acknowledgement of the source message this came from
+	More    []*Tracker
+	// metaOwned is false while Meta is shared with the source message.
+	metaOwned bool
+}
+
+// SetMeta sets a metadata entry, copying the map first if it is shared.
+func (m *Message) SetMeta(k, v string) {
+	if !m.metaOwned {
+		m.Meta = maps.Clone(m.Meta)
+		if m.Meta == nil {
+			m.Meta = map[string]string{}
+		}
+		m.metaOwned = true
+	}
+	m.Meta[k] = v
+}
+
+// SetPayload replaces the payload; the sink will encode it.
+func (m *Message) SetPayload(p any) {
+	m.Payload, m.Decoded, m.Changed = p, true, true
+}
+
+// Derive returns a new message carrying m's identity, metadata (shared,
+// copied on write) and tracker, with payload p. The caller accounts for it
+// on the tracker (Tracker.Add).
+func (m *Message) Derive(p any) *Message {
+	return &Message{
+		ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta,
+		Payload: p, Decoded: true, Changed: true,
+		Partition: m.Partition, Offset: m.Offset, Route: m.Route,
+		Tracker: m.Tracker,
+	}
+}
+
+// Trackers calls fn for every tracker the message settles.
+func (m *Message) Trackers(fn func(*Tracker)) {
+	if m.Tracker != nil {
+		fn(m.Tracker)
+	}
+	for _, t := range m.More {
+		fn(t)
+	}
+}

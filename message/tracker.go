@@ -1,0 +1,77 @@
+package message
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Tracker counts the messages derived from one source message that are
+// still in flight. When the last one is settled, the done callback runs
+// exactly once: the runtime then acks, dead-letters or nacks the original.
+type Tracker struct {
+	pending   atomic.Int64
+	delivered atomic.Bool
+	mu        sync.Mutex
+	failure   *Failure
+
+	// Source is the message as read, for Ack/Nack and the dead letter.
+	// Its Raw and Meta are never modified.
+	Source Message
+	// DedupeKey, when set, is remembered by the dedupe middleware once
+	// the message has been acked.
+	DedupeKey string
+
+	done func(*Tracker)
+}
+
+// Failure says why and where handling of a message finally failed.
+type Failure struct {
+	Err      error
+	Stage    string
+	Attempts int
+}
+
+// NewTracker starts tracking src with one message in flight (src itself).
+func NewTracker(src *Message, done func(*Tracker)) *Tracker {
+	t := &Tracker{Source: *src, done: done}
+	t.Source.Tracker = nil
+	t.pending.Store(1)
+	return t
+}
+
+// Add accounts for n more derived messages (n may be negative).
+func (t *Tracker) Add(n int) {
+	if t.pending.Add(int64(n)) == 0 {
+		t.done(t)
+	}
+}
+
+// Delivered settles one message accepted by its sink.
+func (t *Tracker) Delivered() {
+	t.delivered.Store(true)
+	t.Add(-1)
+}
+
+// Dropped settles one message filtered out.
+func (t *Tracker) Dropped() { t.Add(-1) }
+
+// Failed settles one message whose handling finally failed. The first
+// failure is kept.
+func (t *Tracker) Failed(f Failure) {
+	t.mu.Lock()
+	if t.failure == nil {
+		t.failure = &f
+	}
+	t.mu.Unlock()
+	t.Add(-1)
+}
+
+// Failure returns the first failure, or nil when none failed.
+func (t *Tracker) Failure() *Failure {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failure
+}
+
+// WasDelivered reports whether any derived message reached a sink.
+func (t *Tracker) WasDelivered() bool { return t.delivered.Load() }

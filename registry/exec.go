@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/flowrun/flowrun/expression"
+	"github.com/flowrun/flowrun/message"
+)
+
+// Exec is one processor goroutine's state, passed to every Step: its
+// expression runner, its scratch space and what middleware records.
+// It is never shared between goroutines.
+type Exec struct {
+	Ctx      context.Context
+	Runner   *expression.Runner
+	Codec    message.Codec // the source codec, for lazy decoding
+	Logger   *slog.Logger
+	Flow     string
+	Attempts int    // set by retry: attempts made on the current message
+	Stage    string // the stage running now, for error_stage
+	fields   expression.MessageFields
+}
+
+// NewExec returns an Exec for one goroutine.
+func NewExec(ctx context.Context, flow string, codec message.Codec, logger *slog.Logger) *Exec {
+	return &Exec{Ctx: ctx, Runner: expression.NewRunner(), Codec: codec, Logger: logger, Flow: flow}
+}
+
+// DecodeError is a payload that the source codec cannot decode.
+type DecodeError struct{ Err error }
+
+func (e *DecodeError) Error() string { return e.Err.Error() }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Eval runs a message-scoped program on m, decoding the payload first
+// when the program reads it.
+func (x *Exec) Eval(p *expression.Program, m *message.Message) (any, error) {
+	if p.UsesPayload() && !m.Decoded {
+		if err := x.Codec.Decode(m); err != nil {
+			return nil, &DecodeError{Err: err}
+		}
+	}
+	f := &x.fields
+	f.Payload, f.Meta, f.Key, f.Topic, f.ID = m.Payload, m.Meta, m.Key, m.Topic, m.ID
+	v, err := x.Runner.Eval(p, f)
+	f.Payload, f.Meta = nil, nil
+	return v, err
+}
+
+// EvalBool runs a program that must give a boolean.
+func (x *Exec) EvalBool(p *expression.Program, m *message.Message) (bool, error) {
+	v, err := x.Eval(p, m)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("expression %q gave %T, want a boolean", p.Source, v)
+	}
+	return b, nil
+}
+
+// EvalString runs a program and formats its value as a string (nil -> "").
+func (x *Exec) EvalString(p *expression.Program, m *message.Message) (string, error) {
+	v, err := x.Eval(p, m)
+	if err != nil {
+		return "", err
+	}
+	return ToString(v), nil
+}
+
+// ToString formats an expression value as a string: strings as they are,
+// nil as "", numbers without a trailing .0, others with fmt.
+func ToString(v any) string {
+	switch s := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return s
+	case []byte:
+		return string(s)
+	case float64:
+		if s == float64(int64(s)) {
+			return fmt.Sprint(int64(s))
+		}
+	}
+	return fmt.Sprint(v)
+}

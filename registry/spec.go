@@ -1,0 +1,155 @@
+package registry
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/flowrun/flowrun/expression"
+	"github.com/flowrun/flowrun/message"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// StageSpec is one stage kind.
+type StageSpec struct {
+	Name    string
+	Summary string
+	Example string // a YAML stage item, for docs
+	Value   Field  // the shape of the kind's value
+	// Build turns the decoded value into a Step, a *BatchPlan or a
+	// *RoutePlan. Errors about a part of the value can be wrapped with
+	// At so the diagnostic points there.
+	Build func(b *Build, value any) (any, error)
+}
+
+// MiddlewareSpec is one middleware kind.
+type MiddlewareSpec struct {
+	Name    string
+	Summary string
+	Example string
+	Value   Field
+	Build   func(b *Build, value any) (*Middleware, error)
+}
+
+// ConnectorSpec is one connector. A connector is a source when Source is
+// set and a sink (or dead letter) when Sink is set.
+type ConnectorSpec struct {
+	Name         string
+	Summary      string
+	SourceFields []Field
+	SinkFields   []Field
+	Source       func(ctx context.Context, cfg Config, env Env) (Source, error)
+	Sink         func(ctx context.Context, cfg Config, env Env) (Sink, error)
+	// Check, when set, tries to reach the server and the topic/queue
+	// (`flowrun validate --connect`) without consuming or producing.
+	Check func(ctx context.Context, cfg Config, env Env) error
+}
+
+func (s *StageSpec) SpecName() string      { return s.Name }
+func (s *MiddlewareSpec) SpecName() string { return s.Name }
+func (s *ConnectorSpec) SpecName() string  { return s.Name }
+
+// Env is what a connector gets from the flow around it.
+type Env struct {
+	Flow    string // the flow's name
+	Role    string // "source", "dead_letter" or the sink's name
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer // for connector-specific metrics, labelled with flow
+	// MaxInFlight is the most messages the flow holds unacknowledged
+	// (concurrency x max_demand, plus batch sizes): a source maps it to
+	// its broker's own knob (prefetch, max ack pending) so memory stays
+	// bounded however much the broker holds.
+	MaxInFlight int
+}
+
+// Source reads messages against demand. Ack and Nack may be called from
+// any goroutine, in any order.
+type Source interface {
+	// Read fills buf with up to len(buf) messages, blocking until at
+	// least one is available. A finite source returns io.EOF once
+	// exhausted (n may be > 0 together with io.EOF). When ctx is done it
+	// returns ctx.Err().
+	Read(ctx context.Context, buf []*message.Message) (n int, err error)
+	// Ack: the message and all derived from it are handled.
+	Ack(m *message.Message)
+	// Nack: handling failed and there is no dead letter; redeliver if the
+	// broker can.
+	Nack(m *message.Message, err error)
+	Close() error
+}
+
+// Sink writes messages.
+type Sink interface {
+	// Write publishes msgs (Body, Key, Meta of each) and returns nil only
+	// once the destination accepted all of them. On error the runtime
+	// retries the whole call.
+	Write(ctx context.Context, msgs []*message.Message) error
+	Close() error
+}
+
+// Step is a per-message stage, run by the processors.
+type Step interface {
+	// Apply runs the stage on m and appends what continues to out: m
+	// itself, nothing (filtered), or several messages (split).
+	Apply(x *Exec, m *message.Message, out []*message.Message) ([]*message.Message, error)
+}
+
+// BatchPlan is what the batch stage builds; the runtime runs the batchers.
+type BatchPlan struct {
+	Size    int
+	Timeout time.Duration
+	Key     *expression.Program // nil: one batch
+	Reduce  *expression.Program // nil: the sink receives the batch in one write
+}
+
+// RoutePlan is what the route stage builds: the first matching When wins.
+type RoutePlan struct {
+	When    []*expression.Program
+	To      []int // sink index per When
+	Default int   // sink index, -1 when none (the message is then dropped)
+}
+
+// Handler runs the per-message stages on one message.
+type Handler func(x *Exec, m *message.Message, out []*message.Message) ([]*message.Message, error)
+
+// Writer writes a batch to a sink.
+type Writer func(ctx context.Context, msgs []*message.Message) error
+
+// Middleware wraps the handler chain of each message and/or each sink
+// write, and may observe acknowledgements. First listed = outermost.
+type Middleware struct {
+	Name      string
+	Wrap      func(next Handler) Handler
+	WrapWrite func(next Writer) Writer
+	OnAck     func(t *message.Tracker)
+}
+
+// Build is what a spec's Build gets besides its value.
+type Build struct {
+	Flow  string
+	Stage string   // the stage's name
+	Sinks []string // sink names under sinks: (or ["sink"])
+}
+
+// SinkIndex returns the index of a named sink.
+func (b *Build) SinkIndex(name string) (int, bool) {
+	for i, s := range b.Sinks {
+		if s == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// PathError is an error about a part of a value; Path is relative to
+// the value (e.g. [2, "to"]).
+type PathError struct {
+	Path []any
+	Err  error
+}
+
+func (e *PathError) Error() string { return e.Err.Error() }
+func (e *PathError) Unwrap() error { return e.Err }
+
+// At wraps err so the diagnostic points at path inside the value.
+func At(err error, path ...any) error { return &PathError{Path: path, Err: err} }
