@@ -1,0 +1,214 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/expression"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newTestDedupe(t *testing.T, key string, ttl time.Duration, maxKeys int) (*dedupe, *fakeClock) {
+	t.Helper()
+	p, err := expression.Compile(key, expression.MessageScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return newDedupe(p, ttl, maxKeys, clock.now), clock
+}
+
+// event is a message whose dedupe key (meta.event_id) is id.
+func event(id string) *message.Message {
+	return newMessage("msg-"+id, `{"id":"`+id+`"}`, map[string]string{"event_id": id}, nil)
+}
+
+// handle runs m through the dedupe handler and reports whether next ran.
+func handle(t *testing.T, h registry.Handler, m *message.Message) bool {
+	t.Helper()
+	out, err := h(newExec(context.Background()), m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out) == 1 && out[0] == m
+}
+
+func TestDedupeDropsOnlyAfterAck(t *testing.T) {
+	d, _ := newTestDedupe(t, "meta.event_id", time.Minute, 10)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+
+	first := event("e1")
+	if !handle(t, h, first) || first.Tracker.DedupeKey != "e1" {
+		t.Fatalf("first copy not processed or key not set (%q)", first.Tracker.DedupeKey)
+	}
+	// A copy arriving while the first is in flight is processed: if the
+	// first fails, only the copy carries the event.
+	if !handle(t, h, event("e1")) {
+		t.Fatal("copy before ack was dropped")
+	}
+	d.middleware().OnAck(first.Tracker)
+	dup := event("e1")
+	if handle(t, h, dup) || dup.Tracker.DedupeKey != "" {
+		t.Fatal("copy after ack was not dropped, or was marked to be remembered")
+	}
+	if !handle(t, h, event("e2")) || calls != 3 {
+		t.Fatalf("calls = %d, want 3 (e1, e1 before ack, e2)", calls)
+	}
+}
+
+func TestDedupeProcessesRedeliveredFailure(t *testing.T) {
+	d, _ := newTestDedupe(t, "meta.event_id", time.Minute, 10)
+	mw := d.middleware()
+	boom := errors.New("sink down")
+	fail := true
+	h := mw.Wrap(func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
+		if fail {
+			return out, boom
+		}
+		return append(out, m), nil
+	})
+	m := event("e1")
+	if _, err := h(newExec(context.Background()), m, nil); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the handler's error", err)
+	}
+	// The runtime nacks (no OnAck); the broker redelivers.
+	fail = false
+	redelivered := event("e1")
+	if !handle(t, h, redelivered) {
+		t.Fatal("redelivered message was dropped")
+	}
+	// A dead-lettered message is acked with a failure: not remembered either.
+	m.Tracker.Failed(message.Failure{Err: boom})
+	mw.OnAck(m.Tracker)
+	if !handle(t, h, event("e1")) {
+		t.Fatal("a copy of a dead-lettered message was dropped")
+	}
+	mw.OnAck(redelivered.Tracker)
+	if handle(t, h, event("e1")) {
+		t.Fatal("copy after a successful ack was not dropped")
+	}
+}
+
+func TestDedupeForgetsAfterTTL(t *testing.T) {
+	d, clock := newTestDedupe(t, "meta.event_id", 10*time.Minute, 10)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+	m := event("e1")
+	handle(t, h, m)
+	d.onAck(m.Tracker)
+	clock.advance(10*time.Minute - time.Second)
+	if handle(t, h, event("e1")) {
+		t.Fatal("dropped nothing within the ttl")
+	}
+	clock.advance(time.Second)
+	if !handle(t, h, event("e1")) {
+		t.Fatal("still dropped once the ttl passed")
+	}
+	// Expired keys are swept when another key is remembered.
+	other := event("e2")
+	handle(t, h, other)
+	d.onAck(other.Tracker)
+	if n := d.size(); n != 1 {
+		t.Fatalf("%d keys held, want 1 (e1 expired)", n)
+	}
+}
+
+func TestDedupeEvictsOldestBeyondMaxKeys(t *testing.T) {
+	d, clock := newTestDedupe(t, "meta.event_id", time.Hour, 2)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+	// a is acked twice (two copies were in flight at once): b becomes the oldest.
+	a1, a2, b, c := event("a"), event("a"), event("b"), event("c")
+	for _, m := range []*message.Message{a1, a2, b, c} {
+		if !handle(t, h, m) {
+			t.Fatal("nothing is acked yet: nothing may be dropped")
+		}
+	}
+	for _, m := range []*message.Message{a1, b, a2, c} {
+		d.onAck(m.Tracker)
+		clock.advance(time.Second)
+	}
+	if n := d.size(); n != 2 {
+		t.Fatalf("%d keys held, want 2", n)
+	}
+	for id, dropped := range map[string]bool{"a": true, "b": false, "c": true} {
+		if handle(t, h, event(id)) == dropped {
+			t.Errorf("key %s: dropped = %v, want %v", id, !dropped, dropped)
+		}
+	}
+}
+
+func TestDedupeEmptyKeyIsNeverADuplicate(t *testing.T) {
+	d, _ := newTestDedupe(t, "meta.event_id", time.Hour, 10)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+	for range 2 {
+		m := newMessage("no-key", "{}", nil, nil)
+		if !handle(t, h, m) {
+			t.Fatal("message without a key was dropped")
+		}
+		d.onAck(m.Tracker)
+	}
+	if d.size() != 0 {
+		t.Fatal("an empty key was remembered")
+	}
+}
+
+func TestDedupeKeyDecodeErrorIsADecodeError(t *testing.T) {
+	d, _ := newTestDedupe(t, "payload", time.Hour, 10)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+	_, err := h(newExec(context.Background()), newMessage("bad", "{not json", nil, nil), nil)
+	var de *registry.DecodeError
+	if !errors.As(err, &de) || calls != 0 {
+		t.Fatalf("err=%v calls=%d, want a DecodeError and no call", err, calls)
+	}
+	if !handle(t, h, newMessage("ok", `{"id": 7}`, nil, nil)) {
+		t.Fatal("payload key not evaluated")
+	}
+}
+
+func TestDedupeConcurrentUse(t *testing.T) {
+	d, _ := newTestDedupe(t, "meta.event_id", time.Hour, 50)
+	mw := d.middleware()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			calls := 0
+			h := mw.Wrap(passThrough(&calls))
+			x := newExec(context.Background())
+			for i := range 100 {
+				m := event(string(rune('a'+g)) + string(rune('0'+i%10)))
+				if _, err := h(x, m, nil); err != nil {
+					t.Error(err)
+				}
+				mw.OnAck(m.Tracker)
+			}
+		})
+	}
+	wg.Wait()
+	if n := d.size(); n != 40 {
+		t.Fatalf("%d keys held, want 40 distinct keys", n)
+	}
+}
+
+func TestDedupeBuildsFromConfig(t *testing.T) {
+	p, _ := expression.Compile("meta.event_id", expression.MessageScope)
+	mw := build(t, "dedupe", registry.Config{"key": p, "ttl": time.Minute, "max_keys": 5})
+	if mw.Wrap == nil || mw.OnAck == nil {
+		t.Fatal("dedupe must wrap the handler and observe acks")
+	}
+	if _, err := buildErr("dedupe", registry.Config{"key": p, "ttl": time.Minute, "max_keys": 0}); err == nil {
+		t.Fatal("want an error for max_keys 0")
+	}
+}
