@@ -43,18 +43,34 @@ func (s Scope) Names() []string {
 // accounting); an expression over it fails that message, not the process.
 const MemoryBudget = 1_000_000
 
-// typeEnv describes each scope's names and their types to the checker.
-func typeEnv(s Scope) map[string]any {
+// The environments of each scope. Programs are type-checked against
+// these structs (so payload is `any`, not nil) and run with a pointer to
+// one that the Runner reuses.
+type messageEnv struct {
+	Payload any               `expr:"payload"`
+	Meta    map[string]string `expr:"meta"`
+	Key     string            `expr:"key"`
+	Topic   string            `expr:"topic"`
+	ID      string            `expr:"id"`
+}
+
+type reduceEnv struct {
+	Batch    []any `expr:"batch"`
+	BatchKey any   `expr:"batch_key"`
+}
+
+type generateEnv struct {
+	Counter int `expr:"counter"`
+}
+
+func typeEnv(s Scope) any {
 	switch s {
 	case ReduceScope:
-		return map[string]any{"batch": []any{}, "batch_key": any(nil)}
+		return reduceEnv{}
 	case GenerateScope:
-		return map[string]any{"counter": 0}
+		return generateEnv{}
 	}
-	return map[string]any{
-		"payload": any(nil), "meta": map[string]string{},
-		"key": "", "topic": "", "id": "",
-	}
+	return messageEnv{}
 }
 
 var functions = []expr.Option{
@@ -74,8 +90,8 @@ type Program struct {
 	uses   uses
 }
 
-// uses records which names a program reads, so the runner only fills those.
-type uses struct{ payload, meta, key, topic, id bool }
+// uses records which names a program reads.
+type uses struct{ payload bool }
 
 // Error is a compile error with its position inside the expression
 // (Line 1-based, Column 0-based, in runes) and expr's caret snippet.
@@ -106,19 +122,8 @@ func Compile(src string, scope Scope) (*Program, error) {
 func collectUses(root ast.Node) uses {
 	var u uses
 	ast.Find(root, func(n ast.Node) bool {
-		if id, ok := n.(*ast.IdentifierNode); ok {
-			switch id.Value {
-			case "payload":
-				u.payload = true
-			case "meta":
-				u.meta = true
-			case "key":
-				u.key = true
-			case "topic":
-				u.topic = true
-			case "id":
-				u.id = true
-			}
+		if id, ok := n.(*ast.IdentifierNode); ok && id.Value == "payload" {
+			u.payload = true
 		}
 		return false
 	})
@@ -129,63 +134,45 @@ func collectUses(root ast.Node) uses {
 func (p *Program) UsesPayload() bool { return p.uses.payload }
 
 // Runner evaluates programs; one per goroutine (it is not safe for
-// concurrent use). It reuses the VM and the environment map.
+// concurrent use). It reuses the VM and the environments.
 type Runner struct {
-	vm  vm.VM
-	env map[string]any
+	vm       vm.VM
+	msg      messageEnv
+	reduce   reduceEnv
+	generate generateEnv
 }
 
 // NewRunner returns a Runner.
 func NewRunner() *Runner {
-	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}, env: make(map[string]any, 8)}
+	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}}
 }
 
 // MessageFields are what a message-scoped program reads.
-type MessageFields struct {
-	Payload any
-	Meta    map[string]string
-	Key     string
-	Topic   string
-	ID      string
-}
+type MessageFields = messageEnv
 
 // Eval runs a message-scoped program.
-func (r *Runner) Eval(p *Program, m *MessageFields) (v any, err error) {
-	env := r.env
-	if p.uses.payload {
-		env["payload"] = m.Payload
-	}
-	if p.uses.meta {
-		if m.Meta == nil {
-			env["meta"] = map[string]string(nil)
-		} else {
-			env["meta"] = m.Meta
-		}
-	}
-	if p.uses.key {
-		env["key"] = m.Key
-	}
-	if p.uses.topic {
-		env["topic"] = m.Topic
-	}
-	if p.uses.id {
-		env["id"] = m.ID
-	}
-	return r.run(p, env)
+func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topic, id string) (any, error) {
+	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id}
+	v, err := r.run(p, &r.msg)
+	r.msg = messageEnv{} // do not keep the message alive
+	return v, err
 }
 
 // EvalReduce runs a reduce-scoped program over a batch.
 func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) {
-	return r.run(p, map[string]any{"batch": batch, "batch_key": batchKey})
+	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey}
+	v, err := r.run(p, &r.reduce)
+	r.reduce = reduceEnv{}
+	return v, err
 }
 
 // EvalGenerate runs a generate-scoped program for the n-th message.
 func (r *Runner) EvalGenerate(p *Program, counter int) (any, error) {
-	r.env["counter"] = counter
-	return r.run(p, r.env)
+	r.generate.Counter = counter
+	return r.run(p, &r.generate)
 }
 
-func (r *Runner) run(p *Program, env map[string]any) (v any, err error) {
+func (r *Runner) run(p *Program, env any) (v any, err error) {
 	defer func() {
 		if rec := recover(); rec != nil { // expr recovers most panics itself; be sure
 			err = fmt.Errorf("expression %q panicked: %v", p.Source, rec)

@@ -20,7 +20,6 @@ type Exec struct {
 	Flow     string
 	Attempts int    // set by retry: attempts made on the current message
 	Stage    string // the stage running now, for error_stage
-	fields   expression.MessageFields
 }
 
 // NewExec returns an Exec for one goroutine.
@@ -42,11 +41,7 @@ func (x *Exec) Eval(p *expression.Program, m *message.Message) (any, error) {
 			return nil, &DecodeError{Err: err}
 		}
 	}
-	f := &x.fields
-	f.Payload, f.Meta, f.Key, f.Topic, f.ID = m.Payload, m.Meta, m.Key, m.Topic, m.ID
-	v, err := x.Runner.Eval(p, f)
-	f.Payload, f.Meta = nil, nil
-	return v, err
+	return x.Runner.Eval(p, m.Payload, m.Meta, m.Key, m.Topic, m.ID)
 }
 
 // EvalBool runs a program that must give a boolean.

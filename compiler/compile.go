@@ -1,0 +1,231 @@
+package compiler
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/flowrun/flowrun/diag"
+	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/expression"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+type compiler struct {
+	ds       diag.List
+	programs []*expression.Program
+	sinks    []string
+}
+
+func (c *compiler) errorf(n *dsl.Node, format string, args ...any) {
+	c.ds.Add(n.Errorf(format, args...))
+}
+
+// CompileFile parses and compiles a flow file.
+func CompileFile(path string) (*Flow, diag.List) {
+	f, ds := dsl.ParseFile(path)
+	if f == nil {
+		return nil, ds
+	}
+	flow, cds := Compile(f)
+	ds = append(ds, cds...)
+	ds.Sort()
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	return flow, nil
+}
+
+// Compile checks and compiles a parsed flow. The Flow is nil when any
+// problem was found; all problems are returned.
+func Compile(f *dsl.Flow) (*Flow, diag.List) {
+	c := &compiler{}
+	out := &Flow{Name: f.Name, File: f.File, Description: f.Description,
+		Concurrency: runtime.NumCPU(), MaxDemand: DefaultMaxDemand, MaxMessageBytes: DefaultMaxMessageBytes}
+	if f.Concurrency != nil {
+		out.Concurrency = f.Concurrency.Value
+	}
+	if f.MaxDemand != nil {
+		out.MaxDemand = f.MaxDemand.Value
+	}
+	if f.MaxMessageBytes != nil {
+		out.MaxMessageBytes = f.MaxMessageBytes.Value
+	}
+	if f.PartitionBy != nil {
+		out.PartitionBy = c.expr(f.PartitionBy, expression.MessageScope)
+	}
+
+	if f.Sink != nil {
+		c.sinks = []string{"sink"}
+	}
+	for _, s := range f.Sinks {
+		c.sinks = append(c.sinks, s.Name)
+	}
+	if f.Source != nil {
+		out.Source = c.connector(f.Source, true)
+	}
+	for _, m := range f.Middleware {
+		if mw := c.middleware(f, m); mw != nil {
+			out.Middleware = append(out.Middleware, mw)
+		}
+	}
+	c.stages(f, out)
+	if f.Sink != nil {
+		if s := c.connector(f.Sink, false); s != nil {
+			out.Sinks = append(out.Sinks, s)
+		}
+	}
+	for _, s := range f.Sinks {
+		if s := c.connector(s, false); s != nil {
+			out.Sinks = append(out.Sinks, s)
+		}
+	}
+	if f.DeadLetter != nil {
+		out.DeadLetter = c.connector(f.DeadLetter, false)
+	}
+	for _, p := range c.programs {
+		if p.Scope == expression.MessageScope && p.UsesPayload() {
+			out.NeedsPayload = true
+		}
+	}
+	if len(c.ds) > 0 {
+		return nil, c.ds
+	}
+	out.Graph = buildGraph(out)
+	return out, nil
+}
+
+// connector checks one connector against its spec.
+func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
+	spec, ok := registry.LookupConnector(dc.Kind)
+	role := "sink"
+	if source {
+		role = "source"
+	}
+	if !ok || source && spec.Source == nil || !source && spec.Sink == nil {
+		var names []string
+		for _, s := range registry.Connectors() {
+			if source && s.Source != nil || !source && s.Sink != nil {
+				names = append(names, s.Name)
+			}
+		}
+		msg := fmt.Sprintf("unknown %s connector %q%s (available: %v)", role, dc.Kind, diag.DidYouMean(dc.Kind, names), names)
+		if ok {
+			msg = fmt.Sprintf("connector %q cannot be a %s (%ss: %v)", dc.Kind, role, role, names)
+		}
+		c.ds.Add(diag.Diagnostic{Pos: dc.At.Pos, Path: dc.KindAt.Path, Message: msg})
+		return nil
+	}
+	fields := spec.SinkFields
+	if source {
+		fields = spec.SourceFields
+	}
+	v, ok := c.decode(dc.Config, registry.Field{Type: registry.Object, Fields: fields})
+	if !ok {
+		return nil
+	}
+	codec := message.JSON
+	if dc.Codec != nil {
+		var err error
+		if codec, err = message.ParseCodec(dc.Codec.Value); err != nil || dc.Codec.Kind != dsl.Scalar {
+			c.errorf(dc.Codec, "unknown codec %q; use json, text or bytes%s", dc.Codec.Value, diag.DidYouMean(dc.Codec.Value, message.Codecs))
+			return nil
+		}
+	}
+	return &Connector{Role: dc.Name, Kind: dc.Kind, Spec: spec, Config: v.(registry.Config), Codec: codec}
+}
+
+func (c *compiler) middleware(f *dsl.Flow, m *dsl.Item) *registry.Middleware {
+	spec, ok := registry.LookupMiddleware(m.Kind)
+	if !ok {
+		names := registry.Names(registry.Middlewares())
+		c.ds.Add(diag.Diagnostic{Pos: m.At.Pos, Path: m.At.Path,
+			Message: fmt.Sprintf("unknown middleware %q%s (available: %v)", m.Kind, diag.DidYouMean(m.Kind, names), names)})
+		return nil
+	}
+	v, ok := c.decode(m.Value, spec.Value)
+	if !ok {
+		return nil
+	}
+	mw, err := spec.Build(&registry.Build{Flow: f.Name, Stage: m.Kind, Sinks: c.sinks}, v)
+	if err != nil {
+		c.buildError(m.Value, err)
+		return nil
+	}
+	mw.Name = m.Kind
+	return mw
+}
+
+// stages builds every stage and checks their order: at most one route
+// and one batch, the batch last, a route whenever there are named sinks.
+func (c *compiler) stages(f *dsl.Flow, out *Flow) {
+	var route *dsl.Stage
+	for i, s := range f.Stages {
+		spec, ok := registry.LookupStage(s.Kind)
+		if !ok {
+			names := registry.Names(registry.Stages())
+			c.ds.Add(diag.Diagnostic{Pos: s.At.Pos, Path: s.Value.Path,
+				Message: fmt.Sprintf("unknown stage kind %q%s (available: %v)", s.Kind, diag.DidYouMean(s.Kind, names), names)})
+			continue
+		}
+		v, ok := c.decode(s.Value, spec.Value)
+		if !ok {
+			continue
+		}
+		built, err := spec.Build(&registry.Build{Flow: f.Name, Stage: s.Name, Sinks: c.sinks}, v)
+		if err != nil {
+			c.buildError(s.Value, err)
+			continue
+		}
+		switch b := built.(type) {
+		case *registry.BatchPlan:
+			if out.Batch != nil {
+				c.errorf(s.At, "only one batch stage per flow")
+			} else if i != len(f.Stages)-1 {
+				c.errorf(s.At, "batch must be the last stage: it hands whole batches to the sink")
+			}
+			out.Batch = &Batch{Name: s.Name, NodeID: s.Name, Plan: b}
+		case registry.Step:
+			if s.Kind == "route" {
+				if route != nil {
+					c.errorf(s.At, "only one route stage per flow (the first is at line %d)", route.At.Pos.Line)
+				}
+				route = s
+				if f.Sinks == nil {
+					c.errorf(s.At, "route sends messages to named sinks: declare them under `sinks:` instead of `sink:`")
+				}
+			}
+			out.Steps = append(out.Steps, &Step{Name: s.Name, Kind: s.Kind, Step: b})
+		default:
+			c.errorf(s.At, "stage kind %q built %T, which the runtime cannot run", s.Kind, built)
+		}
+	}
+	if len(f.Sinks) > 1 && route == nil {
+		c.errorf(f.Root.Get("sinks"), "with several sinks, add a route stage to choose one per message")
+	}
+}
+
+// buildError places a spec Build error, using its PathError path when given.
+func (c *compiler) buildError(n *dsl.Node, err error) {
+	var pe *registry.PathError
+	if errors.As(err, &pe) {
+	walk:
+		for _, step := range pe.Path {
+			var next *dsl.Node
+			switch k := step.(type) {
+			case int:
+				if n.Kind == dsl.List && k >= 0 && k < len(n.Items) {
+					next = n.Items[k]
+				}
+			case string:
+				next = n.Get(k)
+			}
+			if next == nil {
+				break walk
+			}
+			n = next
+		}
+	}
+	c.errorf(n, "%v", err)
+}

@@ -1,0 +1,60 @@
+package compiler
+
+import (
+	"errors"
+
+	"github.com/flowrun/flowrun/diag"
+	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/expression"
+)
+
+// expr compiles the expression in scalar n. A compile error becomes a
+// diagnostic at the line and column inside the YAML file, with expr's
+// caret snippet. Every compiled program is remembered so the runtime
+// knows whether any stage reads the payload.
+func (c *compiler) expr(n *dsl.Node, scope expression.Scope) *expression.Program {
+	if n.Kind != dsl.Scalar || n.Value == "" {
+		c.errorf(n, "expected an expression, got %s", n.Describe())
+		return nil
+	}
+	p, err := expression.Compile(n.Value, scope)
+	if err != nil {
+		var ee *expression.Error
+		if !errors.As(err, &ee) {
+			c.errorf(n, "%v", err)
+			return nil
+		}
+		pos := n.ValuePos
+		if ee.Line > 1 {
+			pos.Line += ee.Line - 1
+			if !n.Block {
+				pos.Col = 1
+			}
+		}
+		pos.Col += ee.Column
+		msg := ee.Message
+		if scope == expression.MessageScope && (contains([]string{"batch", "batch_key"}, unknownName(msg))) {
+			msg += " (batch and batch_key exist only in a batch stage's reduce)"
+		}
+		c.ds.Add(diag.Diagnostic{Pos: pos, Path: n.Path, Message: msg, Snippet: trimSnippet(ee.Snippet)})
+		return nil
+	}
+	c.programs = append(c.programs, p)
+	return p
+}
+
+// unknownName pulls X out of expr's "unknown name X".
+func unknownName(msg string) string {
+	const prefix = "unknown name "
+	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		return msg[len(prefix):]
+	}
+	return ""
+}
+
+func trimSnippet(s string) string {
+	for len(s) > 0 && s[0] == '\n' {
+		s = s[1:]
+	}
+	return s
+}

@@ -1,0 +1,73 @@
+package runtime
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowrun/flowrun/message"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// chunk is the unit that crosses an edge: several messages per channel
+// operation keep the per-message cost of a hop small. batch marks a
+// flushed batch that the sink must write in one call.
+type chunk struct {
+	msgs  []*message.Message
+	batch bool
+}
+
+// edge is a bounded channel between two nodes of the graph, with its
+// telemetry. Its bound is in chunks; the demand credits bound messages.
+type edge struct {
+	ch       chan chunk
+	from, to string
+	flow     string
+	messages prometheus.Counter
+	buffered prometheus.Gauge
+	blocked  prometheus.Counter
+	obs      observers
+}
+
+func newEdge(m *metrics, obs observers, flow, from, to string, chunks, capacityMsgs int) *edge {
+	m.edgeCapacity.WithLabelValues(flow, from, to).Set(float64(capacityMsgs))
+	return &edge{
+		ch:   make(chan chunk, chunks),
+		from: from, to: to, flow: flow,
+		messages: m.edgeMessages.WithLabelValues(flow, from, to),
+		buffered: m.edgeBuffered.WithLabelValues(flow, from, to),
+		blocked:  m.edgeBlocked.WithLabelValues(flow, from, to),
+		obs:      obs,
+	}
+}
+
+// send puts c on the edge, waiting while it is full (backpressure) and
+// counting the time waited. It fails only when ctx is done.
+func (e *edge) send(ctx context.Context, c chunk) error {
+	n := float64(len(c.msgs))
+	e.buffered.Add(n)
+	select {
+	case e.ch <- c:
+	default:
+		if e.obs != nil {
+			e.obs.emit(Event{Kind: EventBufferFull, Flow: e.flow, From: e.from, To: e.to, Count: len(c.msgs)})
+		}
+		start := time.Now()
+		select {
+		case e.ch <- c:
+			e.blocked.Add(time.Since(start).Seconds())
+		case <-ctx.Done():
+			e.buffered.Sub(n)
+			return ctx.Err()
+		}
+	}
+	e.messages.Add(n)
+	if e.obs != nil {
+		e.obs.emit(Event{Kind: EventEnqueued, Flow: e.flow, From: e.from, To: e.to, Count: len(c.msgs), Messages: c.msgs})
+	}
+	return nil
+}
+
+// received accounts for a chunk taken off the edge.
+func (e *edge) received(c chunk) { e.buffered.Sub(float64(len(c.msgs))) }
+
+func (e *edge) close() { close(e.ch) }

@@ -1,0 +1,206 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+	"github.com/flowrun/flowrun/runtime"
+	_ "github.com/flowrun/flowrun/middleware"
+	_ "github.com/flowrun/flowrun/stages"
+)
+
+// Test connectors: "tsrc" and "tsink" find their fixture by name, so a
+// flow file written in a test drives fixtures the test inspects.
+var fixtures sync.Map // name -> *fakeSource | *fakeSink
+
+func init() {
+	named := []registry.Field{{Name: "name", Type: registry.String, Required: true}}
+	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tsrc", SourceFields: named,
+		Source: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Source, error) {
+			s, _ := fixtures.Load(c.String("name"))
+			return s.(*fakeSource), nil
+		}})
+	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tsink", SinkFields: named,
+		Sink: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Sink, error) {
+			s, _ := fixtures.Load(c.String("name"))
+			return s.(*fakeSink), nil
+		}})
+}
+
+// fakeSource serves bodies (or endless numbered messages), then EOF, and
+// records acks, nacks and the most messages it had outstanding at once.
+type fakeSource struct {
+	bodies  [][]byte
+	endless bool
+	next    atomic.Int64
+	mu      sync.Mutex
+	acked   map[string]int
+	nacked  map[string]int
+	out     atomic.Int64 // read, not yet acked or nacked
+	maxOut  atomic.Int64
+	closed  atomic.Bool
+}
+
+func newSource(t *testing.T, name string, bodies ...string) *fakeSource {
+	s := &fakeSource{acked: map[string]int{}, nacked: map[string]int{}}
+	for _, b := range bodies {
+		s.bodies = append(s.bodies, []byte(b))
+	}
+	fixtures.Store(name, s)
+	t.Cleanup(func() { fixtures.Delete(name) })
+	return s
+}
+
+func (s *fakeSource) Read(ctx context.Context, buf []*message.Message) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for n < len(buf) {
+		i := s.next.Load()
+		if !s.endless && int(i) >= len(s.bodies) {
+			if n == 0 {
+				return 0, io.EOF
+			}
+			break
+		}
+		s.next.Add(1)
+		body := []byte(`{"n":` + strconv.Itoa(int(i)) + `}`)
+		if !s.endless {
+			body = s.bodies[i]
+		}
+		buf[n] = &message.Message{ID: strconv.Itoa(int(i)), Topic: "t", Raw: body, Meta: map[string]string{"src": "fake"}}
+		n++
+	}
+	if o := s.out.Add(int64(n)); o > s.maxOut.Load() {
+		s.maxOut.Store(o)
+	}
+	return n, nil
+}
+
+func (s *fakeSource) Ack(m *message.Message) {
+	s.out.Add(-1)
+	s.mu.Lock()
+	s.acked[m.ID]++
+	s.mu.Unlock()
+}
+
+func (s *fakeSource) Nack(m *message.Message, _ error) {
+	s.out.Add(-1)
+	s.mu.Lock()
+	s.nacked[m.ID]++
+	s.mu.Unlock()
+}
+
+func (s *fakeSource) Close() error { s.closed.Store(true); return nil }
+
+func (s *fakeSource) counts() (acked, nacked int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.acked {
+		acked += n
+	}
+	for _, n := range s.nacked {
+		nacked += n
+	}
+	return acked, nacked
+}
+
+// fakeSink records every write; it can fail its first writes and be slow.
+type fakeSink struct {
+	mu        sync.Mutex
+	writes    [][]*message.Message
+	failFirst atomic.Int64
+	delay     time.Duration
+	closed    atomic.Bool
+}
+
+func newSink(t *testing.T, name string) *fakeSink {
+	s := &fakeSink{}
+	fixtures.Store(name, s)
+	t.Cleanup(func() { fixtures.Delete(name) })
+	return s
+}
+
+func (s *fakeSink) Write(ctx context.Context, msgs []*message.Message) error {
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.failFirst.Add(-1) >= 0 {
+		return errors.New("sink unavailable")
+	}
+	cp := make([]*message.Message, len(msgs))
+	copy(cp, msgs)
+	s.mu.Lock()
+	s.writes = append(s.writes, cp)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *fakeSink) Close() error { s.closed.Store(true); return nil }
+
+// bodies returns every written body, in write order.
+func (s *fakeSink) bodies() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, w := range s.writes {
+		for _, m := range w {
+			out = append(out, string(m.Body))
+		}
+	}
+	return out
+}
+
+func (s *fakeSink) messages() []*message.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*message.Message
+	for _, w := range s.writes {
+		out = append(out, w...)
+	}
+	return out
+}
+
+// compile compiles a flow file given as text.
+func compile(t *testing.T, src string) *compiler.Flow {
+	t.Helper()
+	f, ds := dsl.Parse("test.yaml", []byte(src), func(string) (string, bool) { return "", false })
+	if len(ds) > 0 {
+		t.Fatalf("parse: %v", ds)
+	}
+	flow, ds := compiler.Compile(f)
+	if len(ds) > 0 {
+		t.Fatalf("compile: %v", ds)
+	}
+	return flow
+}
+
+// runFlow runs a flow to completion (a finite source) and returns its summary.
+func runFlow(t *testing.T, src string) runtime.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sum, err := runtime.New(compile(t, src), runtime.Options{}).Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("flow did not finish in time")
+	}
+	return sum
+}

@@ -1,0 +1,232 @@
+// Package runtime executes a compiled flow in the Broadway shape:
+//
+//	source -> processors (concurrency, partition lanes) -> batcher -> sink writers
+//	                                 \-> dead letter writer (failures)
+//
+// Every edge is a bounded channel of message chunks with telemetry;
+// the source reads only against the processors' open demand. A source
+// message is acked once everything derived from it is accepted by a
+// sink or filtered; failures go to the dead letter or are nacked.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a Pipeline.
+type Options struct {
+	Logger       *slog.Logger          // nil: slog.Default()
+	Metrics      prometheus.Registerer // nil: a new private registry
+	Observers    []Observer
+	DrainTimeout time.Duration // 0: 30s
+}
+
+// Summary counts what a run did.
+type Summary struct {
+	In           int64 // source messages read
+	Out          int64 // messages accepted by sinks
+	Acked        int64 // source messages acked after delivery
+	Filtered     int64 // source messages acked with nothing delivered
+	DeadLettered int64
+	Nacked       int64
+	Elapsed      time.Duration
+	DrainTimeout bool // the drain did not finish in time; unacked messages will be redelivered
+}
+
+// Pipeline runs one compiled flow once.
+type Pipeline struct {
+	flow    *compiler.Flow
+	log     *slog.Logger
+	metrics *metrics
+	reg     prometheus.Registerer
+	obs     observers
+	drain   time.Duration
+
+	source  registry.Source
+	sinks   []*sinkNode
+	dlq     *sinkNode
+	dlqEdge *edge           // set when the flow has a dead letter
+	work    context.Context // cancelled only when the drain times out
+
+	handler  registry.Handler
+	onAck    []func(*message.Tracker)
+	settleFn func(*message.Tracker)
+	outcome  outcomes
+	ready    atomic.Bool
+
+	in, out, acked, filtered, dead, nacked atomic.Int64
+}
+
+// New prepares a pipeline (metrics, middleware); it opens nothing.
+func New(f *compiler.Flow, opts Options) *Pipeline {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	p := &Pipeline{flow: f, log: opts.Logger.With("flow", f.Name), reg: opts.Metrics,
+		metrics: newMetrics(opts.Metrics), drain: opts.DrainTimeout}
+	if len(opts.Observers) > 0 {
+		p.obs = opts.Observers
+	}
+	p.outcome = p.metrics.outcomes(f.Name)
+	p.settleFn = p.settle
+	for _, mw := range f.Middleware {
+		if mw.OnAck != nil {
+			p.onAck = append(p.onAck, mw.OnAck)
+		}
+	}
+	return p
+}
+
+// Ready reports whether the pipeline has opened its connectors and is reading.
+func (p *Pipeline) Ready() bool { return p.ready.Load() }
+
+// Run opens the connectors and runs the flow until the source is
+// exhausted or ctx is cancelled (SIGTERM); then it drains: no more
+// reads, in-flight messages finished and acked, batches flushed, all
+// within the drain timeout. It returns an error only for a fatal problem
+// (a connector that cannot be opened).
+func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
+	start := time.Now()
+	// work is cancelled only when the drain times out: in-flight writes
+	// and retries go on after ctx (the stop signal) is done.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	if err := p.open(work); err != nil {
+		return Summary{}, errors.Join(err, p.closeAll())
+	}
+
+	p.work = work
+	topo := p.build(work)
+	var stages, dead sync.WaitGroup
+	run := func(wg *sync.WaitGroup, name string, fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.emit(Event{Kind: EventNodeStart, Node: name})
+			fn()
+			p.emit(Event{Kind: EventNodeStop, Node: name})
+		}()
+	}
+	for _, s := range topo.sinkWriters {
+		run(&stages, s.node.id, s.run)
+	}
+	if topo.batcher != nil {
+		run(&stages, topo.batcher.name, topo.batcher.run)
+	}
+	run(&stages, "processors", func() { topo.runProcessors(p) })
+	if topo.dlqWriter != nil {
+		run(&dead, "dead_letter", topo.dlqWriter.run)
+	}
+	p.ready.Store(true)
+	sourceDone := make(chan struct{})
+	go func() { // owned: ends when the source loop returns
+		defer close(sourceDone)
+		topo.readSource(ctx, work, p)
+	}()
+
+	drained := make(chan struct{})
+	go func() { // owned: ends when every node has finished
+		<-sourceDone
+		stages.Wait() // nothing settles a message after this
+		if p.dlqEdge != nil {
+			p.dlqEdge.close()
+		}
+		dead.Wait()
+		close(drained)
+	}()
+
+	timedOut := false
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		p.log.Info("stopping: no more reads; finishing in-flight messages", "drain_timeout", p.drain)
+		select {
+		case <-drained:
+		case <-time.After(p.drain):
+			timedOut = true
+			p.log.Warn("drain timed out; unacknowledged messages will be redelivered by the source", "drain_timeout", p.drain)
+			cancelWork()
+			<-drained
+		}
+	}
+	p.ready.Store(false)
+	err := p.closeAll()
+	return Summary{In: p.in.Load(), Out: p.out.Load(), Acked: p.acked.Load(), Filtered: p.filtered.Load(),
+		DeadLettered: p.dead.Load(), Nacked: p.nacked.Load(), Elapsed: time.Since(start), DrainTimeout: timedOut}, err
+}
+
+// open constructs the source, sinks and dead letter.
+func (p *Pipeline) open(ctx context.Context) error {
+	f := p.flow
+	env := func(role string) registry.Env {
+		return registry.Env{Flow: f.Name, Role: role, Logger: p.log.With("connector", role), Metrics: p.reg,
+			MaxInFlight: p.maxInFlight()}
+	}
+	src, err := f.Source.Spec.Source(ctx, f.Source.Config, env("source"))
+	if err != nil {
+		return fmt.Errorf("open source %s: %w", f.Source.Kind, err)
+	}
+	p.source = src
+	for _, c := range f.Sinks {
+		s, err := c.Spec.Sink(ctx, c.Config, env(c.Role))
+		if err != nil {
+			return fmt.Errorf("open sink %s (%s): %w", c.Role, c.Kind, err)
+		}
+		p.sinks = append(p.sinks, &sinkNode{conn: c, sink: s, id: c.NodeID})
+	}
+	if c := f.DeadLetter; c != nil {
+		s, err := c.Spec.Sink(ctx, c.Config, env("dead_letter"))
+		if err != nil {
+			return fmt.Errorf("open dead_letter %s: %w", c.Kind, err)
+		}
+		p.dlq = &sinkNode{conn: c, sink: s, id: c.NodeID}
+	}
+	return nil
+}
+
+// maxInFlight is the most source messages the flow can hold unacked.
+func (p *Pipeline) maxInFlight() int {
+	n := p.flow.Concurrency * p.flow.MaxDemand
+	if p.flow.Batch != nil {
+		n += p.flow.Batch.Plan.Size * 4
+	}
+	return n
+}
+
+func (p *Pipeline) closeAll() error {
+	var errs []error
+	if p.source != nil {
+		errs = append(errs, p.source.Close())
+	}
+	for _, s := range p.sinks {
+		errs = append(errs, s.sink.Close())
+	}
+	if p.dlq != nil {
+		errs = append(errs, p.dlq.sink.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Pipeline) emit(e Event) {
+	if p.obs != nil {
+		e.Flow = p.flow.Name
+		p.obs.emit(e)
+	}
+}

@@ -1,0 +1,286 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/runtime"
+)
+
+func TestFilterMapDeliversExactlyAndAcksAll(t *testing.T) {
+	src := newSource(t, "fm", `{"id":1,"amount":600,"currency":"EUR"}`, `{"id":2,"amount":10,"currency":"EUR"}`,
+		`{"id":3,"amount":900,"currency":"USD"}`, `{"id":4,"amount":501.5,"currency":"EUR"}`)
+	sink := newSink(t, "fm-out")
+	sum := runFlow(t, `
+version: 1
+name: fm
+source: {tsrc: {name: fm}}
+concurrency: 1
+stages:
+  - filter: payload.amount > 500 && payload.currency == "EUR"
+  - map: '{"id": payload.id, "cents": int(payload.amount * 100)}'
+sink: {tsink: {name: fm-out}}
+`)
+	want := []string{`{"cents":60000,"id":1}`, `{"cents":50150,"id":4}`}
+	if got := sink.bodies(); !slices.Equal(got, want) {
+		t.Fatalf("sink got %q, want %q", got, want)
+	}
+	acked, nacked := src.counts()
+	if acked != 4 || nacked != 0 {
+		t.Fatalf("acked %d nacked %d, want 4 and 0", acked, nacked)
+	}
+	if sum.In != 4 || sum.Out != 2 || sum.Acked != 2 || sum.Filtered != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if !src.closed.Load() || !sink.closed.Load() {
+		t.Fatal("connectors not closed")
+	}
+}
+
+func TestPassthroughKeepsBytesAndValidates(t *testing.T) {
+	src := newSource(t, "pt", `{"a": 1}`, `not json`, `[1,2]`)
+	sink := newSink(t, "pt-out")
+	dlq := newSink(t, "pt-dlq")
+	runFlow(t, `
+version: 1
+name: pt
+source: {tsrc: {name: pt}}
+sink: {tsink: {name: pt-out}}
+dead_letter: {tsink: {name: pt-dlq}}
+`)
+	if got, want := sink.bodies(), []string{`{"a": 1}`, `[1,2]`}; !slices.Equal(got, want) {
+		t.Fatalf("sink got %q, want %q", got, want)
+	}
+	dead := dlq.messages()
+	if len(dead) != 1 || string(dead[0].Body) != "not json" || dead[0].Meta["error_stage"] != "decode" ||
+		dead[0].Meta["flow"] != "pt" || dead[0].Meta["attempts"] != "1" || dead[0].Meta["src"] != "fake" {
+		t.Fatalf("dead letter %+v", dead)
+	}
+	if acked, _ := src.counts(); acked != 3 {
+		t.Fatalf("acked %d, want 3 (dead-lettered ones are acked too)", acked)
+	}
+}
+
+func TestFailureWithoutDeadLetterIsNacked(t *testing.T) {
+	src := newSource(t, "nk", `{"x": 1}`, `{"x": "a"}`)
+	sink := newSink(t, "nk-out")
+	sum := runFlow(t, `
+version: 1
+name: nk
+source: {tsrc: {name: nk}}
+stages:
+  - map: payload.x + 1
+sink: {tsink: {name: nk-out}}
+`)
+	acked, nacked := src.counts()
+	if acked != 1 || nacked != 1 || sum.Nacked != 1 || src.nacked["1"] != 1 {
+		t.Fatalf("acked %d nacked %d (%v), summary %+v", acked, nacked, src.nacked, sum)
+	}
+	if got := sink.bodies(); !slices.Equal(got, []string{"2"}) {
+		t.Fatalf("sink got %q", got)
+	}
+}
+
+func TestSplitAcksOriginalOnlyWhenAllItemsDelivered(t *testing.T) {
+	src := newSource(t, "sp", `{"order":"o1","items":[{"sku":"a"},{"sku":"b"},{"sku":"c"}]}`, `{"order":"o2","items":[]}`)
+	sink := newSink(t, "sp-out")
+	sink.failFirst.Store(1) // first write fails, retried
+	sum := runFlow(t, `
+version: 1
+name: sp
+source: {tsrc: {name: sp}}
+middleware:
+  - retry: {max_retries: 3, initial_interval: 1ms, max_interval: 2ms}
+stages:
+  - split: payload.items
+  - set: {n: 1}
+sink: {tsink: {name: sp-out}}
+`)
+	got := sink.bodies()
+	slices.Sort(got)
+	if want := []string{`{"n":1,"sku":"a"}`, `{"n":1,"sku":"b"}`, `{"n":1,"sku":"c"}`}; !slices.Equal(got, want) {
+		t.Fatalf("sink got %q, want %q", got, want)
+	}
+	if acked, _ := src.counts(); acked != 2 || src.acked["0"] != 1 {
+		t.Fatalf("acks %v", src.acked)
+	}
+	if sum.Acked != 1 || sum.Filtered != 1 || sum.Out != 3 {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+func TestKeyedBatchWithReduce(t *testing.T) {
+	var bodies []string
+	for i := 0; i < 10; i++ {
+		bodies = append(bodies, fmt.Sprintf(`{"country":"%s","amount":%d}`, []string{"FR", "DE"}[i%2], i))
+	}
+	src := newSource(t, "br", bodies...)
+	sink := newSink(t, "br-out")
+	runFlow(t, `
+version: 1
+name: br
+source: {tsrc: {name: br}}
+stages:
+  - batch:
+      size: 3
+      timeout: 1h
+      key: payload.country
+      reduce: '{"country": batch_key, "count": len(batch), "sum": sum(map(batch, .amount))}'
+sink: {tsink: {name: br-out}}
+`)
+	got := sink.bodies()
+	slices.Sort(got)
+	// 5 per country: one full batch of 3, then the drain flushes the 2 left.
+	want := []string{`{"count":2,"country":"DE","sum":16}`, `{"count":2,"country":"FR","sum":14}`,
+		`{"count":3,"country":"DE","sum":9}`, `{"count":3,"country":"FR","sum":6}`}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("sink got %q, want %q", got, want)
+	}
+	if acked, _ := src.counts(); acked != 10 {
+		t.Fatalf("acked %d, want 10", acked)
+	}
+}
+
+func TestBatchWithoutReduceIsOneWriteAndFlushesOnTimeout(t *testing.T) {
+	src := newSource(t, "bt", `1`, `2`, `3`, `4`, `5`)
+	src.endless = false
+	sink := newSink(t, "bt-out")
+	runFlow(t, `
+version: 1
+name: bt
+source: {tsrc: {name: bt}}
+stages:
+  - batch: {size: 2, timeout: 10ms}
+sink: {tsink: {name: bt-out}}
+`)
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	var sizes []int
+	for _, w := range sink.writes {
+		sizes = append(sizes, len(w))
+	}
+	if !slices.Equal(sizes, []int{2, 2, 1}) {
+		t.Fatalf("write sizes %v, want [2 2 1]", sizes)
+	}
+}
+
+func TestPartitionByKeepsOrderPerKey(t *testing.T) {
+	var bodies []string
+	for i := 0; i < 2000; i++ {
+		bodies = append(bodies, fmt.Sprintf(`{"user":"u%d","seq":%d}`, i%7, i))
+	}
+	newSource(t, "pb", bodies...)
+	sink := newSink(t, "pb-out")
+	runFlow(t, `
+version: 1
+name: pb
+source: {tsrc: {name: pb}}
+concurrency: 4
+max_demand: 8
+partition_by: payload.user
+stages:
+  - map: '{"user": payload.user, "seq": payload.seq}'
+sink: {tsink: {name: pb-out}}
+`)
+	last := map[string]float64{}
+	count := 0
+	for _, m := range sink.messages() {
+		p := m.Payload.(map[string]any)
+		u, seq := p["user"].(string), p["seq"].(float64)
+		if prev, ok := last[u]; ok && seq <= prev {
+			t.Fatalf("user %s: seq %v after %v", u, seq, prev)
+		}
+		last[u] = seq
+		count++
+	}
+	if count != 2000 {
+		t.Fatalf("delivered %d, want 2000", count)
+	}
+}
+
+func TestDemandBoundsInFlightAndDrainAcksEverything(t *testing.T) {
+	src := newSource(t, "dm")
+	src.endless = true
+	sink := newSink(t, "dm-out")
+	sink.delay = time.Millisecond
+	flow := compile(t, `
+version: 1
+name: dm
+source: {tsrc: {name: dm}}
+concurrency: 2
+max_demand: 10
+sink: {tsink: {name: dm-out}}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := runtime.New(flow, runtime.Options{})
+	done := make(chan runtime.Summary)
+	go func() {
+		sum, err := p.Run(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	sum := <-done
+	acked, nacked := src.counts()
+	if int64(acked) != sum.In || nacked != 0 || src.out.Load() != 0 {
+		t.Fatalf("read %d, acked %d, nacked %d, outstanding %d", sum.In, acked, nacked, src.out.Load())
+	}
+	if len(sink.messages()) != acked {
+		t.Fatalf("sink has %d, acked %d", len(sink.messages()), acked)
+	}
+	// credits (2x10) + the sink edge (2*2+2 chunks of at most 10) + one merged write (1+6 chunks).
+	if bound := int64(20 + 6*10 + 70); src.maxOut.Load() > bound {
+		t.Fatalf("%d messages outstanding at once, bound %d", src.maxOut.Load(), bound)
+	}
+	if sum.In < 50 {
+		t.Fatalf("only %d messages in 200ms: the flow did not run", sum.In)
+	}
+}
+
+func TestRouteToNamedSinks(t *testing.T) {
+	newSource(t, "rt", `{"a":5}`, `{"a":50}`, `{"a":500}`)
+	small, large := newSink(t, "rt-small"), newSink(t, "rt-large")
+	runFlow(t, `
+version: 1
+name: rt
+source: {tsrc: {name: rt}}
+concurrency: 1
+stages:
+  - route:
+      - {when: payload.a >= 100, to: large}
+      - {default: small}
+sinks:
+  small: {tsink: {name: rt-small}}
+  large: {tsink: {name: rt-large}}
+`)
+	if got := strings.Join(small.bodies(), ","); got != `{"a":5},{"a":50}` {
+		t.Fatalf("small got %s", got)
+	}
+	if got := strings.Join(large.bodies(), ","); got != `{"a":500}` {
+		t.Fatalf("large got %s", got)
+	}
+}
+
+func TestOversizedMessageIsDeadLettered(t *testing.T) {
+	newSource(t, "big", `{"a":1}`, `{"a":"`+strings.Repeat("x", 200)+`"}`)
+	sink, dlq := newSink(t, "big-out"), newSink(t, "big-dlq")
+	runFlow(t, `
+version: 1
+name: big
+source: {tsrc: {name: big}}
+max_message_bytes: 100
+sink: {tsink: {name: big-out}}
+dead_letter: {tsink: {name: big-dlq}}
+`)
+	if len(sink.bodies()) != 1 || len(dlq.messages()) != 1 || dlq.messages()[0].Meta["error_stage"] != "source" {
+		t.Fatalf("sink %q, dlq %v", sink.bodies(), dlq.messages())
+	}
+}

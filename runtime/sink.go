@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+// maxWrite bounds how many messages one merged sink write carries.
+const maxWrite = 4096
+
+type sinkNode struct {
+	conn *compiler.Connector
+	sink registry.Sink
+	id   string
+}
+
+// sinkWriter is a sink node: it writes what reaches its edge and
+// settles the messages it wrote.
+type sinkWriter struct {
+	p        *Pipeline
+	node     *sinkNode
+	in       *edge
+	write    registry.Writer
+	stage    stageMetrics
+	work     context.Context
+	merge    bool // merge waiting chunks into one write (not for batches)
+	attempts int  // write attempts of the current call, counted innermost
+}
+
+func (w *sinkWriter) run() {
+	for c := range w.in.ch {
+		w.in.received(c)
+		msgs := c.msgs
+		if w.merge {
+			msgs = w.gather(msgs)
+		}
+		w.attempts = 0
+		w.p.emit(Event{Kind: EventStageStart, Node: w.node.id, Count: len(msgs)})
+		start := time.Now()
+		err := w.write(w.work, msgs)
+		took := time.Since(start)
+		w.stage.duration.Observe(took.Seconds())
+		w.p.emit(Event{Kind: EventStageStop, Node: w.node.id, Count: len(msgs), Duration: took, Err: err})
+		if err != nil {
+			w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs), "attempts", w.attempts, "error", err)
+			for _, m := range msgs {
+				w.p.fail(m, w.node.id, err, max(w.attempts, 1))
+			}
+			continue
+		}
+		w.p.out.Add(int64(len(msgs)))
+		for _, m := range msgs {
+			m.Trackers((*message.Tracker).Delivered)
+		}
+	}
+}
+
+// gather appends chunks already waiting on the edge, so a busy sink
+// writes big batches and an idle one writes at once. It takes at most
+// the edge's capacity, so what a sink holds stays bounded.
+func (w *sinkWriter) gather(msgs []*message.Message) []*message.Message {
+	for i := 0; i < cap(w.in.ch) && len(msgs) < maxWrite; i++ {
+		select {
+		case c, ok := <-w.in.ch:
+			if !ok {
+				return msgs
+			}
+			w.in.received(c)
+			msgs = append(msgs, c.msgs...)
+		default:
+			return msgs
+		}
+	}
+	return msgs
+}
+
+// counting wraps a sink's Write to count attempts and errors; it is the
+// innermost writer, under retry.
+func (w *sinkWriter) counting(s registry.Sink) registry.Writer {
+	return func(ctx context.Context, msgs []*message.Message) error {
+		w.attempts++
+		err := s.Write(ctx, msgs)
+		if err != nil {
+			w.stage.errors.Inc()
+		}
+		return err
+	}
+}
+
+// dlqWriter writes failed originals to the dead letter sink, then acks
+// them at the source (or nacks them when even that fails).
+type dlqWriter struct {
+	p     *Pipeline
+	node  *sinkNode
+	in    *edge
+	write registry.Writer
+	work  context.Context
+}
+
+func (w *dlqWriter) run() {
+	for c := range w.in.ch {
+		w.in.received(c)
+		msgs := c.msgs
+		for len(msgs) < maxWrite {
+			more, ok := w.next()
+			if !ok {
+				break
+			}
+			msgs = append(msgs, more...)
+		}
+		err := w.write(w.work, msgs)
+		for _, m := range msgs {
+			t := m.Tracker
+			if err != nil {
+				w.p.nack(t, err)
+				continue
+			}
+			w.p.log.Warn("message dead-lettered", "id", t.Source.ID, "error_stage", m.Meta["error_stage"], "error", m.Meta["error"])
+			w.p.source.Ack(&t.Source)
+			w.p.dead.Add(1)
+			w.p.outcome.deadLettered.Inc()
+		}
+	}
+}
+
+func (w *dlqWriter) next() ([]*message.Message, bool) {
+	select {
+	case c, ok := <-w.in.ch:
+		if ok {
+			w.in.received(c)
+		}
+		return c.msgs, ok
+	default:
+		return nil, false
+	}
+}

@@ -1,0 +1,115 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"time"
+
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+// readSource is the source node: it waits for open demand, reads at most
+// that many messages, starts tracking each and hands them to the
+// processors. stop ends reading (SIGTERM); work bounds the hand-off.
+func (t *topology) readSource(stop, work context.Context, p *Pipeline) {
+	defer func() {
+		for _, l := range t.lanes {
+			l.close()
+		}
+	}()
+	f := p.flow
+	x := registry.NewExec(work, f.Name, f.Source.Codec, p.log)
+	seed := maphash.MakeSeed()
+	retry := time.Duration(0)
+	for {
+		n, err := t.demand.acquire(stop, f.MaxDemand)
+		if err != nil {
+			return
+		}
+		p.emit(Event{Kind: EventDemand, Node: "processors", Count: n})
+		buf := make([]*message.Message, n)
+		k, err := p.source.Read(stop, buf)
+		t.demand.release(n - k)
+		if k > 0 {
+			retry = 0
+			t.dispatch(work, p, x, seed, buf[:k])
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			p.log.Info("source exhausted; draining")
+			return
+		case stop.Err() != nil:
+			return
+		default:
+			retry = min(max(2*retry, 100*time.Millisecond), 5*time.Second)
+			p.log.Error("source read failed; retrying", "error", err, "backoff", retry)
+			select {
+			case <-time.After(retry):
+			case <-stop.Done():
+				return
+			}
+		}
+	}
+}
+
+// dispatch starts tracking msgs and sends them to the processors: all
+// to the shared lane, or each to the lane of its partition_by value.
+func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec, seed maphash.Seed, msgs []*message.Message) {
+	f := p.flow
+	p.in.Add(int64(len(msgs)))
+	keep := msgs[:0]
+	var lanesOf []int
+	for _, m := range msgs {
+		m.Tracker = message.NewTracker(m, p.settleFn)
+		if len(m.Raw) > f.MaxMessageBytes {
+			p.fail(m, "source", fmt.Errorf("message of %d bytes is over max_message_bytes (%d)", len(m.Raw), f.MaxMessageBytes), 1)
+			t.demand.release(1)
+			continue
+		}
+		if f.PartitionBy != nil {
+			lane, err := t.lane(x, p, seed, m)
+			if err != nil {
+				p.fail(m, "partition_by", err, 1)
+				t.demand.release(1)
+				continue
+			}
+			lanesOf = append(lanesOf, lane)
+		}
+		keep = append(keep, m)
+	}
+	if len(keep) == 0 {
+		return
+	}
+	if f.PartitionBy == nil {
+		_ = t.lanes[0].send(work, chunk{msgs: keep})
+		return
+	}
+	per := make([][]*message.Message, len(t.lanes))
+	for i, m := range keep {
+		per[lanesOf[i]] = append(per[lanesOf[i]], m)
+	}
+	for i, ms := range per {
+		if len(ms) > 0 {
+			_ = t.lanes[i].send(work, chunk{msgs: ms})
+		}
+	}
+}
+
+// lane hashes the partition_by value of m to a processor.
+func (t *topology) lane(x *registry.Exec, p *Pipeline, seed maphash.Seed, m *message.Message) (int, error) {
+	if p.flow.NeedsPayload {
+		if err := x.Codec.Decode(m); err != nil {
+			return 0, &registry.DecodeError{Err: err}
+		}
+	}
+	key, err := x.EvalString(p.flow.PartitionBy, m)
+	if err != nil {
+		return 0, err
+	}
+	return int(maphash.String(seed, key) % uint64(len(t.lanes))), nil
+}

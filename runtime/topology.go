@@ -1,0 +1,80 @@
+package runtime
+
+import (
+	"context"
+
+	"github.com/flowrun/flowrun/middleware"
+	"github.com/flowrun/flowrun/registry"
+)
+
+// topology is the running graph: edges and the goroutines between them.
+type topology struct {
+	demand      *demand
+	lanes       []*edge // source -> processors: one shared edge, or one per partition lane
+	sinkEdges   []*edge // processors (or batcher) -> sink i
+	batchEdge   *edge   // processors -> batcher
+	batcher     *batcher
+	sinkWriters []*sinkWriter
+	dlqWriter   *dlqWriter
+	work        context.Context
+}
+
+// build wires edges and nodes for the compiled flow.
+func (p *Pipeline) build(work context.Context) *topology {
+	f := p.flow
+	m := p.metrics
+	t := &topology{work: work}
+	t.demand = newDemand(f.Concurrency*f.MaxDemand, m.stageDemand.WithLabelValues(f.Name, "processors"))
+	lanes := 1
+	if f.PartitionBy != nil {
+		lanes = f.Concurrency
+	}
+	for i := 0; i < lanes; i++ {
+		capacity := f.Concurrency * f.MaxDemand / lanes
+		t.lanes = append(t.lanes, newEdge(m, p.obs, f.Name, "source", "processors", 2*f.Concurrency/lanes+2, capacity))
+	}
+
+	upstream := "processors"
+	if f.Batch != nil {
+		upstream = f.Batch.NodeID
+	}
+	for _, s := range p.sinks {
+		e := newEdge(m, p.obs, f.Name, upstream, s.id, 2*f.Concurrency+2, (2*f.Concurrency+2)*f.MaxDemand)
+		t.sinkEdges = append(t.sinkEdges, e)
+		w := &sinkWriter{p: p, node: s, in: e, stage: m.stage(f.Name, s.id), work: work,
+			merge: f.Batch == nil || f.Batch.Plan.Reduce != nil}
+		w.write = p.writeChain(w.counting(s.sink))
+		t.sinkWriters = append(t.sinkWriters, w)
+	}
+	if f.Batch != nil {
+		plan := f.Batch.Plan
+		t.batchEdge = newEdge(m, p.obs, f.Name, "processors", f.Batch.NodeID, 2*f.Concurrency+2, (2*f.Concurrency+2)*f.MaxDemand)
+		t.batcher = newBatcher(p, f.Batch.Name, plan, t.batchEdge, t.sinkEdges, work)
+	}
+	if p.dlq != nil {
+		e := newEdge(m, p.obs, f.Name, "processors", p.dlq.id, 1024, 1024)
+		p.dlqEdge = e
+		t.dlqWriter = &dlqWriter{p: p, node: p.dlq, in: e, write: p.writeChain(p.dlq.sink.Write), work: work}
+	}
+	p.handler = p.handlerChain()
+	return t
+}
+
+// handlerChain composes the middleware around the stages (first listed
+// outermost, panic recovery innermost).
+func (p *Pipeline) handlerChain() registry.Handler {
+	steps := p.flow.Steps
+	stats := make([]stageMetrics, len(steps))
+	for i, s := range steps {
+		stats[i] = p.metrics.stage(p.flow.Name, s.Name)
+	}
+	h, _ := middleware.Chain(p.flow.Middleware, chainHandler(steps, stats), nil)
+	return h
+}
+
+// writeChain wraps one sink's Write in the write middleware (retry,
+// timeout, circuit breaker) and panic recovery.
+func (p *Pipeline) writeChain(base registry.Writer) registry.Writer {
+	_, w := middleware.Chain(p.flow.Middleware, nil, base)
+	return w
+}

@@ -1,0 +1,41 @@
+package stages
+
+import (
+	"fmt"
+
+	"github.com/flowrun/flowrun/expression"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+func init() {
+	registry.RegisterStage(&registry.StageSpec{
+		Name:    "split",
+		Summary: "One message per element of the list the expression gives; the original is acked when all of them are.",
+		Example: `split: payload.items`,
+		Value:   exprField("an expression giving a list"),
+		Build: func(_ *registry.Build, v any) (any, error) {
+			return &split{expr: v.(*expression.Program)}, nil
+		},
+	})
+}
+
+type split struct{ expr *expression.Program }
+
+func (s *split) Apply(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
+	v, err := x.Eval(s.expr, m)
+	if err != nil {
+		return out, err
+	}
+	items, ok := v.([]any)
+	if !ok {
+		if v != nil {
+			return out, fmt.Errorf("split expression %q gave %T, want a list", s.expr.Source, v)
+		}
+		return out, nil // nothing to split: the original is settled as filtered
+	}
+	for _, it := range items {
+		out = append(out, m.Derive(it))
+	}
+	return out, nil
+}
