@@ -1,0 +1,168 @@
+package kafka
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/message"
+)
+
+// groupHandler gets Sarama's session callbacks. One session is one group
+// generation: Setup gets its partitions, ConsumeClaim reads each one, and
+// Cleanup runs when the partitions are revoked (rebalance or Close).
+type groupHandler struct {
+	s      *source
+	mu     sync.Mutex
+	claims map[string]map[int32]*partitionClaim // of the current session
+}
+
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.claims = map[string]map[int32]*partitionClaim{}
+	for topic, partitions := range sess.Claims() {
+		h.claims[topic] = map[int32]*partitionClaim{}
+		for _, p := range partitions {
+			lag := h.s.lag.WithLabelValues(h.s.flow, topic, strconv.Itoa(int(p)))
+			h.claims[topic][p] = newPartitionClaim(sess, topic, p, h.s.window, lag)
+		}
+	}
+	h.s.logger.Info("kafka partitions assigned", "generation", sess.GenerationID(), "claims", sess.Claims())
+	return nil
+}
+
+func (h *groupHandler) claim(topic string, partition int32) *partitionClaim {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.claims[topic][partition]
+}
+
+// ConsumeClaim moves one partition's messages into the source's buffer
+// until the session ends.
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	c := h.claim(claim.Topic(), claim.Partition())
+	if c == nil {
+		return nil
+	}
+	ctx := sess.Context()
+	for {
+		select {
+		case km, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if !c.track(ctx, km.Offset, claim.HighWaterMarkOffset()) {
+				return nil
+			}
+			select {
+			case h.s.buffered <- h.s.toMessage(km, c):
+			case <-ctx.Done():
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Cleanup revokes the session's partitions. On a rebalance it first waits
+// (up to half the rebalance timeout) for the messages already in the flow,
+// so their acks are committed before another member takes the partitions:
+// fewer duplicates. Sarama commits the marked offsets after Cleanup.
+func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	claims := h.claims
+	h.claims = nil
+	h.mu.Unlock()
+
+	var busy []*partitionClaim
+	for _, parts := range claims {
+		for _, c := range parts {
+			if c.revoke() {
+				busy = append(busy, c)
+			}
+		}
+	}
+	if len(busy) > 0 && h.s.ctx.Err() == nil {
+		deadline := time.NewTimer(h.s.drainFor)
+		defer deadline.Stop()
+	wait:
+		for _, c := range busy {
+			select {
+			case <-c.drained:
+			case <-deadline.C:
+				h.s.logger.Warn("kafka rebalance: messages still in flight after the drain time; the next owner will read them again")
+				break wait
+			case <-h.s.ctx.Done():
+				break wait
+			}
+		}
+	}
+	for topic, parts := range claims {
+		for p, c := range parts {
+			c.finish()
+			h.s.lag.DeleteLabelValues(h.s.flow, topic, strconv.Itoa(int(p)))
+		}
+	}
+	h.s.logger.Info("kafka partitions revoked", "generation", sess.GenerationID())
+	return nil
+}
+
+// redeliveries holds nacked messages until their delay has passed. It
+// never holds more than the flow had in flight.
+type redeliveries struct {
+	delay time.Duration
+	wake  chan struct{} // signalled on add, so a waiting Read sets its timer
+	mu    sync.Mutex
+	queue []redelivery // in ready order: every entry waits the same delay
+}
+
+type redelivery struct {
+	m     *message.Message
+	ready time.Time
+}
+
+func newRedeliveries(delay time.Duration) *redeliveries {
+	return &redeliveries{delay: delay, wake: make(chan struct{}, 1)}
+}
+
+func (r *redeliveries) add(m *message.Message, now time.Time) {
+	r.mu.Lock()
+	r.queue = append(r.queue, redelivery{m: m, ready: now.Add(r.delay)})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns how long until the oldest entry is ready.
+func (r *redeliveries) next(now time.Time) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) == 0 {
+		return 0, false
+	}
+	return max(r.queue[0].ready.Sub(now), 0), true
+}
+
+// take hands out ready entries into buf; entries of revoked partitions
+// are dropped (their next owner reads them again).
+func (r *redeliveries) take(buf []*message.Message, now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, i := 0, 0
+	for ; i < len(r.queue) && n < len(buf) && !r.queue[i].ready.After(now); i++ {
+		m := r.queue[i].m
+		if c, ok := m.Ref.(*partitionClaim); ok && c.handOut(m.Offset) {
+			buf[n] = m
+			n++
+		}
+	}
+	if i > 0 {
+		r.queue = append(r.queue[:0], r.queue[i:]...)
+	}
+	return n
+}

@@ -1,0 +1,187 @@
+// Package kafka is the `kafka` connector: a consumer-group source that
+// lets many messages of a partition be in flight and commits only the
+// offset below which everything is acked, an asynchronous sink, and the
+// same sink as a dead letter. It speaks Kafka through Sarama and keeps
+// watermill-kafka's message conventions (headers <-> metadata, the
+// watermill UUID header), so flowrun and watermill programs interoperate.
+//
+// TLS and SASL are not supported yet: the connector talks plaintext.
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/registry"
+)
+
+// minSessionTimeout is the smallest group session Kafka (and kfake)
+// accepts by default (group.min.session.timeout.ms); a shorter one is
+// refused at join time, which looks like a consumer that never starts.
+const minSessionTimeout = 6 * time.Second
+
+func init() {
+	registry.RegisterConnector(&registry.ConnectorSpec{
+		Name:         "kafka",
+		Summary:      "Apache Kafka topics, through a consumer group (source) and an asynchronous producer (sink, dead letter)",
+		SourceFields: sourceFields,
+		SinkFields:   sinkFields,
+		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
+			return newSource(ctx, cfg, env)
+		},
+		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
+			return newSink(ctx, cfg, env)
+		},
+		Check: check,
+	})
+}
+
+var commonFields = []registry.Field{
+	{Name: "brokers", Type: registry.List, Required: true, Elem: &registry.Field{Type: registry.String},
+		Doc: `bootstrap brokers as host:port; an entry may hold several separated by commas, so "${KAFKA_BROKERS:-127.0.0.1:9092}" works`},
+	{Name: "client_id", Type: registry.String, Default: "flowrun", Doc: "client id the brokers see in their logs and quotas"},
+	{Name: "version", Type: registry.String,
+		Doc: "Kafka protocol version to speak, e.g. 3.6.0 (default: Sarama's default, which every Kafka since 2.1 accepts)"},
+}
+
+var sourceFields = append(append([]registry.Field{}, commonFields...),
+	registry.Field{Name: "topic", Type: registry.String, Doc: "the topic to read (or use topics)"},
+	registry.Field{Name: "topics", Type: registry.List, Elem: &registry.Field{Type: registry.String},
+		Doc: "several topics to read (instead of topic)"},
+	registry.Field{Name: "group", Type: registry.String,
+		Doc: "consumer group id; replicas with the same group share the partitions (default: the flow's name)"},
+	registry.Field{Name: "start", Type: registry.String, Default: "oldest", Enum: []string{"oldest", "newest"},
+		Doc: "where a group without a committed offset starts"},
+	registry.Field{Name: "session_timeout", Type: registry.Duration, Default: 10 * time.Second, Min: registry.F(minSessionTimeout.Seconds()),
+		Doc: "how long the group waits for a silent member before moving its partitions to others; brokers refuse less than 6s"},
+	registry.Field{Name: "heartbeat_interval", Type: registry.Duration, Default: 3 * time.Second, Min: registry.F(0.001),
+		Doc: "how often a member tells the group it is alive; keep it below a third of session_timeout"},
+	registry.Field{Name: "rebalance_timeout", Type: registry.Duration, Default: 60 * time.Second, Min: registry.F(1),
+		Doc: "how long members have to finish their in-flight messages when partitions move"},
+	registry.Field{Name: "rebalance_strategy", Type: registry.String, Default: "range", Enum: []string{"range", "roundrobin", "sticky"},
+		Doc: "how the group leader spreads partitions over members"},
+	registry.Field{Name: "commit_interval", Type: registry.Duration, Default: time.Second, Min: registry.F(0.001),
+		Doc: "how often acknowledged offsets are committed (a crash redelivers at most this much)"},
+	registry.Field{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,
+		Doc: "wait before a nacked message is delivered again"},
+)
+
+var sinkFields = append(append([]registry.Field{}, commonFields...),
+	registry.Field{Name: "topic", Type: registry.String, Required: true, Doc: "the topic to write to"},
+	registry.Field{Name: "acks", Type: registry.String, Default: "all", Enum: []string{"all", "leader", "none"},
+		Doc: "which replicas must have a message before it counts as written (none risks losing messages)"},
+	registry.Field{Name: "compression", Type: registry.String, Default: "none", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"},
+		Doc: "compression of produced batches"},
+	registry.Field{Name: "retries", Type: registry.Int, Default: 3, Min: registry.F(0),
+		Doc: "producer retries of transient broker errors before a write fails (the flow's retry middleware then retries the write)"},
+	registry.Field{Name: "retry_backoff", Type: registry.Duration, Default: 250 * time.Millisecond,
+		Doc: "wait between producer retries"},
+)
+
+// brokerList flattens the brokers field: entries may hold several
+// comma-separated addresses (as an environment variable usually does).
+func brokerList(cfg registry.Config) ([]string, error) {
+	var out []string
+	for _, entry := range cfg.Strings("brokers") {
+		for _, b := range strings.Split(entry, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("brokers: no broker address given; list at least one host:port, e.g. brokers: [\"127.0.0.1:9092\"]")
+	}
+	return out, nil
+}
+
+// baseConfig is the Sarama configuration shared by sources, sinks and checks.
+func baseConfig(cfg registry.Config) (*sarama.Config, error) {
+	sc := sarama.NewConfig()
+	sc.ClientID = cfg.String("client_id")
+	if sc.ClientID == "" {
+		sc.ClientID = "flowrun"
+	}
+	if v := cfg.String("version"); v != "" {
+		ver, err := sarama.ParseKafkaVersion(v)
+		if err != nil {
+			return nil, fmt.Errorf("version: %w; write it like 3.6.0", err)
+		}
+		sc.Version = ver
+	}
+	return sc, nil
+}
+
+// sourceTopics returns topic or topics, exactly one of them.
+func sourceTopics(cfg registry.Config) ([]string, error) {
+	topic, topics := cfg.String("topic"), cfg.Strings("topics")
+	switch {
+	case topic != "" && len(topics) > 0:
+		return nil, fmt.Errorf("topic and topics are both set; keep one")
+	case topic != "":
+		return []string{topic}, nil
+	case len(topics) > 0:
+		return topics, nil
+	}
+	return nil, fmt.Errorf("no topic: set topic (one topic) or topics (a list)")
+}
+
+// sourceConfig builds the Sarama consumer-group configuration.
+func sourceConfig(cfg registry.Config, env registry.Env) (*sarama.Config, error) {
+	sc, err := baseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	session, heartbeat := cfg.Duration("session_timeout"), cfg.Duration("heartbeat_interval")
+	if session < minSessionTimeout {
+		return nil, fmt.Errorf("session_timeout: %s is shorter than the 6s Kafka brokers accept; they would refuse to let the group join (use 6s or more)", session)
+	}
+	if heartbeat <= 0 || heartbeat >= session {
+		return nil, fmt.Errorf("heartbeat_interval: %s must be above 0 and below session_timeout (%s); a third of it is usual", heartbeat, session)
+	}
+	sc.Consumer.Group.Session.Timeout = session
+	sc.Consumer.Group.Heartbeat.Interval = heartbeat
+	if d := cfg.Duration("rebalance_timeout"); d > 0 {
+		sc.Consumer.Group.Rebalance.Timeout = d
+	}
+	switch cfg.String("rebalance_strategy") {
+	case "roundrobin":
+		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	case "sticky":
+		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	default:
+		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	}
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	if cfg.String("start") == "newest" {
+		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	// Auto-commit stays on: Ack only marks offsets, Sarama commits them
+	// in the background (a synchronous commit per message is ~800 msgs/s).
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	if d := cfg.Duration("commit_interval"); d > 0 {
+		sc.Consumer.Offsets.AutoCommit.Interval = d
+	}
+	sc.Consumer.Return.Errors = true
+	// Sarama buffers this many messages per partition: bounded by what the
+	// flow may hold, so a fast broker cannot fill memory.
+	sc.ChannelBufferSize = min(bufferSize(env), 256)
+	return sc, nil
+}
+
+// bufferSize is how many messages the source holds ready for Read.
+func bufferSize(env registry.Env) int {
+	return max(env.MaxInFlight, 64)
+}
+
+func loggerOf(env registry.Env) *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

@@ -1,0 +1,244 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// errSourceClosed is what Read returns once Close was called.
+var errSourceClosed = errors.New("kafka source closed")
+
+// source reads a consumer group's partitions into one bounded buffer.
+// Each partition is read by Sarama in its own goroutine (ConsumeClaim);
+// Read hands out up to len(buf) of what is buffered. Many messages of one
+// partition can be in flight and acked in any order: the committed
+// offset is the per-partition watermark (see partitionClaim).
+//
+// Nack: the message stays below the watermark and is handed out again
+// by Read after redelivery_delay, in this process, unless its partition
+// moved to another member meanwhile (the new owner reads it again from
+// the committed offset). Either way it is redelivered: at least once.
+type source struct {
+	flow        string
+	topics      []string
+	logger      *slog.Logger
+	client      sarama.Client
+	group       sarama.ConsumerGroup
+	unmarshaler wkafka.Unmarshaler
+	lag         *prometheus.GaugeVec
+	window      int           // tracked offsets per partition
+	drainFor    time.Duration // how long a rebalance waits for in-flight messages
+
+	buffered chan *message.Message // read from Kafka, not yet handed out
+	retry    *redeliveries
+
+	ctx    context.Context // ends the consume loop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*source, error) {
+	topics, err := sourceTopics(cfg)
+	if err != nil {
+		return nil, err
+	}
+	brokers, err := brokerList(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := sourceConfig(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	group := cfg.String("group")
+	if group == "" {
+		group = env.Flow
+	}
+	if group == "" {
+		return nil, fmt.Errorf("group: no consumer group; set group (or give the flow a name)")
+	}
+	lag, err := lagGauge(env.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: cannot reach brokers %v: %w", brokers, err)
+	}
+	cg, err := sarama.NewConsumerGroupFromClient(group, client)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("kafka source: consumer group %q: %w", group, err), client.Close())
+	}
+	size := bufferSize(env)
+	s := &source{
+		flow: env.Flow, topics: topics, logger: loggerOf(env).With("connector", "kafka", "group", group),
+		client: client, group: cg, unmarshaler: wkafka.DefaultMarshaler{}, lag: lag,
+		window:   max(4*size, 1024),
+		drainFor: sc.Consumer.Group.Rebalance.Timeout / 2,
+		buffered: make(chan *message.Message, size),
+		retry:    newRedeliveries(cfg.Duration("redelivery_delay")),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(2)
+	go s.consume()
+	go s.logErrors()
+	return s, nil
+}
+
+// consume runs group sessions until Close: each rebalance ends one
+// session and Consume is called again for the next.
+func (s *source) consume() {
+	defer s.wg.Done()
+	h := &groupHandler{s: s}
+	for s.ctx.Err() == nil {
+		err := s.group.Consume(s.ctx, s.topics, h)
+		switch {
+		case errors.Is(err, sarama.ErrClosedConsumerGroup) || s.ctx.Err() != nil:
+			return
+		case err != nil:
+			s.logger.Error("kafka consumer group session failed; retrying", "topics", s.topics, "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// logErrors logs what brokers refuse (an unacceptable session timeout,
+// a missing topic...), which would otherwise look like silence.
+func (s *source) logErrors() {
+	defer s.wg.Done()
+	for err := range s.group.Errors() {
+		s.logger.Error("kafka consumer error", "err", err)
+	}
+}
+
+// Read blocks until a message is available, then fills buf with what is
+// ready, up to len(buf).
+func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) {
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	n := s.retry.take(buf, time.Now())
+	for n == 0 {
+		var timer *time.Timer
+		var timeout <-chan time.Time
+		if wait, ok := s.retry.next(time.Now()); ok {
+			timer = time.NewTimer(wait)
+			timeout = timer.C
+		}
+		select {
+		case m := <-s.buffered:
+			if s.handOut(m) {
+				buf[n] = m
+				n++
+			}
+		case <-s.retry.wake:
+		case <-timeout:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.ctx.Done():
+			return 0, errSourceClosed
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		n += s.retry.take(buf[n:], time.Now())
+	}
+	for n < len(buf) {
+		select {
+		case m := <-s.buffered:
+			if s.handOut(m) {
+				buf[n] = m
+				n++
+			}
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (s *source) handOut(m *message.Message) bool {
+	c, ok := m.Ref.(*partitionClaim)
+	return ok && c.handOut(m.Offset)
+}
+
+// Ack moves the partition's watermark when m was the oldest message in flight.
+func (s *source) Ack(m *message.Message) {
+	if c, ok := m.Ref.(*partitionClaim); ok {
+		c.ack(m.Offset)
+	}
+}
+
+// Nack keeps the watermark below m and delivers m again after the
+// redelivery delay (see the type's comment).
+func (s *source) Nack(m *message.Message, err error) {
+	c, ok := m.Ref.(*partitionClaim)
+	if !ok {
+		return
+	}
+	redeliver := c.nack(m.Offset)
+	s.logger.Warn("kafka message nacked", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+		"redeliver_here", redeliver, "err", err)
+	if redeliver {
+		s.retry.add(&message.Message{
+			ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw,
+			Partition: m.Partition, Offset: m.Offset, Ref: c,
+		}, time.Now())
+	}
+}
+
+// Close leaves the group: the last session commits what was acked.
+// The flow has settled what it will settle before calling Close, so
+// the final session does not wait for in-flight messages.
+func (s *source) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.cancel()
+		err = s.group.Close()
+		s.wg.Wait()
+		if cerr := s.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) {
+			err = errors.Join(err, cerr)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("kafka source close: %w", err)
+	}
+	return nil
+}
+
+// toMessage converts a Kafka record with watermill-kafka's unmarshaler:
+// headers become metadata, the watermill UUID header becomes the id.
+func (s *source) toMessage(km *sarama.ConsumerMessage, c *partitionClaim) *message.Message {
+	m := &message.Message{
+		Key: string(km.Key), Topic: km.Topic, Raw: km.Value,
+		Partition: km.Partition, Offset: km.Offset, Ref: c,
+	}
+	wm, err := s.unmarshaler.Unmarshal(km)
+	if err != nil {
+		s.logger.Error("kafka message headers unreadable; passing it on without metadata",
+			"topic", km.Topic, "partition", km.Partition, "offset", km.Offset, "err", err)
+	} else {
+		m.ID, m.Meta = wm.UUID, wm.Metadata
+	}
+	if m.ID == "" {
+		// Not written by watermill: an id that stays the same on redelivery.
+		m.ID = km.Topic + "-" + strconv.Itoa(int(km.Partition)) + "-" + strconv.FormatInt(km.Offset, 10)
+	}
+	return m
+}
