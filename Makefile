@@ -1,0 +1,48 @@
+# flowrun: build, run the demo, test, bench, lint.
+GO        ?= go
+BIN       ?= bin/flowrun
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/flowrun/flowrun/cli.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: build run test test-integration fuzz bench lint schema docker clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowrun
+
+# Runs a finite example flow on the built-in connectors and prints its summary.
+run: build
+	$(BIN) run --http-addr "" examples/flows/demo-payments.yaml
+
+# Everything that needs no server: unit, runtime and in-process Kafka tests
+# with the race detector, the schema sync check, and a short fuzz run.
+test:
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./compiler/
+
+# The connector conformance suite against the real services on this machine.
+test-integration:
+	$(GO) test -race -count=1 -tags integration -timeout 20m ./connectors/...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./expression/ ./message/
+	$(GO) run ./bench/workload
+	@if [ -d bench/kafka ]; then $(GO) run ./bench/kafka; fi
+
+lint:
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo 'run gofmt -w .' && exit 1)
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+schema:
+	$(GO) generate ./schema
+
+docker:
+	docker build -t flowrun:$(VERSION) .
+
+clean:
+	rm -rf bin bench/out
