@@ -11,8 +11,12 @@ require (
 )
 
 require (
+	github.com/ThreeDotsLabs/watermill-nats/v2 v2.1.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	go.uber.org/goleak v1.3.0
 )
 
 require (
