@@ -39,6 +39,19 @@ func (h *groupHandler) claim(topic string, partition int32) *partitionClaim {
 	return h.claims[topic][partition]
 }
 
+// owned returns the partitions of the current session, per topic.
+func (h *groupHandler) owned() map[string][]int32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string][]int32{}
+	for topic, parts := range h.claims {
+		for p := range parts {
+			out[topic] = append(out[topic], p)
+		}
+	}
+	return out
+}
+
 // ConsumeClaim moves one partition's messages into the source's buffer
 // until the session ends.
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {

@@ -36,6 +36,7 @@ type source struct {
 	client      sarama.Client
 	group       sarama.ConsumerGroup
 	unmarshaler wkafka.Unmarshaler
+	handler     *groupHandler
 	lag         *prometheus.GaugeVec
 	window      int           // tracked offsets per partition
 	drainFor    time.Duration // how long a rebalance waits for in-flight messages
@@ -90,6 +91,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 		buffered: make(chan *message.Message, size),
 		retry:    newRedeliveries(cfg.Duration("redelivery_delay")),
 	}
+	s.handler = &groupHandler{s: s}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
 	go s.consume()
@@ -101,9 +103,8 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 // session and Consume is called again for the next.
 func (s *source) consume() {
 	defer s.wg.Done()
-	h := &groupHandler{s: s}
 	for s.ctx.Err() == nil {
-		err := s.group.Consume(s.ctx, s.topics, h)
+		err := s.group.Consume(s.ctx, s.topics, s.handler)
 		switch {
 		case errors.Is(err, sarama.ErrClosedConsumerGroup) || s.ctx.Err() != nil:
 			return
