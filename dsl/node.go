@@ -3,6 +3,7 @@ package dsl
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/flowrun/flowrun/diag"
 	"gopkg.in/yaml.v3"
@@ -93,20 +94,39 @@ func (n *Node) Describe() string {
 // IsString reports whether a scalar node is a string (quoted or tagged !!str).
 func (n *Node) IsString() bool { return n.Kind == Scalar && (n.Quoted || n.Tag == "!!str") }
 
-// convert turns a yaml.Node into a Node, interpolating scalars. path is the
-// value path of n. Problems (unset variables, anchors, bad keys) go to ds.
-func convert(file string, y *yaml.Node, path string, env Lookup, ds *diag.List) *Node {
+// maxNodes bounds how many values one file may expand to: YAML aliases
+// can make a small file expand exponentially ("billion laughs").
+const maxNodes = 100_000
+
+// converter turns yaml.Nodes into Nodes, interpolating scalars. Problems
+// (unset variables, merge keys, bad keys, too many values) go to ds.
+type converter struct {
+	file  string
+	lines []string // the source, to find where block scalar text starts
+	env   Lookup
+	ds    *diag.List
+	nodes int
+}
+
+// convert converts y, whose value path is path.
+func (c *converter) convert(y *yaml.Node, path string) *Node {
 	for y.Kind == yaml.AliasNode && y.Alias != nil {
 		y = y.Alias
 	}
-	n := &Node{Pos: diag.Pos{File: file, Line: y.Line, Col: y.Column}, Path: path}
+	n := &Node{Pos: diag.Pos{File: c.file, Line: y.Line, Col: y.Column}, Path: path}
 	n.ValuePos = n.Pos
+	if c.nodes++; c.nodes == maxNodes+1 {
+		c.ds.Addf(n.Pos, path, "the file expands to more than %d values (through YAML aliases?); write it out plainly", maxNodes)
+	}
+	if c.nodes > maxNodes {
+		return n
+	}
 	switch y.Kind {
 	case yaml.DocumentNode:
 		if len(y.Content) == 0 {
 			return n
 		}
-		return convert(file, y.Content[0], path, env, ds)
+		return c.convert(y.Content[0], path)
 	case yaml.ScalarNode:
 		n.Kind = Scalar
 		n.Tag = y.ShortTag()
@@ -116,15 +136,15 @@ func convert(file string, y *yaml.Node, path string, env Lookup, ds *diag.List) 
 			n.ValuePos.Col++
 		}
 		if n.Block {
-			n.ValuePos = diag.Pos{File: file, Line: y.Line + 1, Col: y.Column}
+			n.ValuePos = c.blockStart(y)
 		}
 		if n.Tag == "!!null" {
 			n.Kind = Null
 			return n
 		}
-		v, err := Interpolate(y.Value, env)
+		v, err := Interpolate(y.Value, c.env)
 		if err != nil {
-			ds.Add(diag.Diagnostic{Pos: n.Pos, Path: path, Message: err.Error()})
+			c.ds.Add(diag.Diagnostic{Pos: n.Pos, Path: path, Message: err.Error()})
 		}
 		n.Value = v
 	case yaml.MappingNode:
@@ -132,29 +152,42 @@ func convert(file string, y *yaml.Node, path string, env Lookup, ds *diag.List) 
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, v := y.Content[i], y.Content[i+1]
-			kp := diag.Pos{File: file, Line: k.Line, Col: k.Column}
+			kp := diag.Pos{File: c.file, Line: k.Line, Col: k.Column}
 			if k.Kind != yaml.ScalarNode {
-				ds.Addf(kp, path, "map keys must be plain names")
+				c.ds.Addf(kp, path, "map keys must be plain names")
 				continue
 			}
 			if k.Value == "<<" {
-				ds.Addf(kp, path, "YAML merge keys (<<) are not supported; write the keys out")
+				c.ds.Addf(kp, path, "YAML merge keys (<<) are not supported; write the keys out")
 				continue
 			}
 			if seen[k.Value] {
-				ds.Addf(kp, join(path, k.Value), "duplicate key %q", k.Value)
+				c.ds.Addf(kp, join(path, k.Value), "duplicate key %q", k.Value)
 				continue
 			}
 			seen[k.Value] = true
-			n.Fields = append(n.Fields, Field{Key: k.Value, KeyAt: kp, Value: convert(file, v, join(path, k.Value), env, ds)})
+			n.Fields = append(n.Fields, Field{Key: k.Value, KeyAt: kp, Value: c.convert(v, join(path, k.Value))})
 		}
 	case yaml.SequenceNode:
 		n.Kind = List
 		for i, item := range y.Content {
-			n.Items = append(n.Items, convert(file, item, fmt.Sprintf("%s[%d]", path, i), env, ds))
+			n.Items = append(n.Items, c.convert(item, fmt.Sprintf("%s[%d]", path, i)))
 		}
 	}
 	return n
+}
+
+// blockStart is where the text of a block scalar (| or >) starts: the
+// line after its header, at the indentation of its first non-blank line.
+func (c *converter) blockStart(y *yaml.Node) diag.Pos {
+	pos := diag.Pos{File: c.file, Line: y.Line + 1, Col: y.Column}
+	for i := y.Line; i < len(c.lines); i++ { // c.lines[y.Line] is the line after the header
+		if text := strings.TrimLeft(c.lines[i], " "); text != "" {
+			pos.Col = len(c.lines[i]) - len(text) + 1
+			break
+		}
+	}
+	return pos
 }
 
 func join(path, key string) string {

@@ -1,7 +1,7 @@
 package dsl
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"os"
 	"regexp"
@@ -38,9 +38,10 @@ func Parse(file string, src []byte, env Lookup) (*Flow, diag.List) {
 	var ds diag.List
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, diag.List{yamlError(file, err)}
+		return nil, diag.List{yamlError(file, src, err)}
 	}
-	root := convert(file, &doc, "", env, &ds)
+	c := &converter{file: file, lines: strings.Split(string(src), "\n"), env: env, ds: &ds}
+	root := c.convert(&doc, "")
 	f := &Flow{File: file, Root: root}
 	if root.Kind != Map {
 		ds.Add(diag.Diagnostic{Pos: root.Pos, Message: "a flow file must be a YAML map with version, name, source, stages and sink"})
@@ -262,17 +263,50 @@ func contains(list []string, s string) bool {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError turns a yaml.v3 error into a positioned diagnostic.
-func yamlError(file string, err error) diag.Diagnostic {
-	msg := err.Error()
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	d := diag.Diagnostic{Pos: diag.Pos{File: file, Line: 1, Col: 1}, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		d.Pos.Line, _ = strconv.Atoi(m[1])
-		d.Message = "invalid YAML: " + m[2]
+// yamlError turns a yaml.v3 error into a positioned diagnostic. yaml.v3
+// reports the line where the construct around the problem started, and
+// for parser errors counts it from 0, so the line is found again: the
+// first line up to which the file fails with the same problem.
+func yamlError(file string, src []byte, err error) diag.Diagnostic {
+	problem, reported := splitYAMLError(err)
+	d := diag.Diagnostic{Pos: diag.Pos{File: file, Line: max(reported, 1), Col: 1}, Message: "invalid YAML: " + problem}
+	if line := failingLine(src, problem, reported); line > 0 {
+		d.Pos.Line = line
 	}
 	return d
+}
+
+// splitYAMLError splits "yaml: line N: problem" into problem and N (0 when absent).
+func splitYAMLError(err error) (problem string, line int) {
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return m[2], line
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: "), 0
+}
+
+// maxErrorSearchLines bounds the search of failingLine (each step parses a prefix).
+const maxErrorSearchLines = 500
+
+// failingLine returns the first line n such that the file's first n lines
+// fail to parse with problem, or 0 when there is none. The problem is not
+// before the line yaml.v3 reported (counted from 0 or 1), so the search
+// starts there.
+func failingLine(src []byte, problem string, reported int) int {
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	first := max(reported-1, 0)
+	end := 0
+	for _, line := range lines[:min(first, len(lines))] {
+		end += len(line)
+	}
+	for n := first; n < len(lines) && n < first+maxErrorSearchLines; n++ {
+		end += len(lines[n])
+		var doc yaml.Node
+		if err := yaml.Unmarshal(src[:end], &doc); err != nil {
+			if got, _ := splitYAMLError(err); got == problem {
+				return n + 1
+			}
+		}
+	}
+	return 0
 }
