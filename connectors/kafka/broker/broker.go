@@ -88,7 +88,7 @@ func Start(opts Options, extra ...kfake.Opt) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start broker on %s: %w", addr, err)
 	}
-	logger.Info("kafka broker listening (development only)", "addr", c.ListenAddrs()[0],
+	logger.Debug("kafka broker listening (development only)", "addr", c.ListenAddrs()[0],
 		"partitions", partitions, "data_dir", opts.DataDir)
 	return &Cluster{c}, nil
 }
