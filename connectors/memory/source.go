@@ -1,0 +1,136 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	wm "github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+type source struct {
+	topic  string
+	delay  time.Duration
+	msgs   <-chan *wm.Message
+	cancel context.CancelFunc // ends the subscription
+
+	mu     sync.Mutex
+	timers map[*time.Timer]struct{} // delayed nacks not yet sent
+	closed bool
+}
+
+func newSource(cfg registry.Config, env registry.Env) (*source, error) {
+	topic, err := topicOf(cfg, "source")
+	if err != nil {
+		return nil, err
+	}
+	// The subscription lives until Close, not until the constructor's ctx.
+	ctx, cancel := context.WithCancel(context.Background())
+	msgs, err := pubSub(env.MaxInFlight).Subscribe(ctx, topic)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("memory source: subscribe to %q: %w", topic, err)
+	}
+	return &source{topic: topic, delay: cfg.Duration("redelivery_delay"), msgs: msgs, cancel: cancel,
+		timers: map[*time.Timer]struct{}{}}, nil
+}
+
+// Read waits for one message, then takes only those already waiting.
+func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) {
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case w, ok := <-s.msgs:
+		if !ok {
+			return 0, ErrClosed
+		}
+		buf[0] = s.fromWatermill(w)
+	}
+	n := 1
+	for n < len(buf) {
+		select {
+		case w, ok := <-s.msgs:
+			if !ok {
+				return n, nil
+			}
+			buf[n] = s.fromWatermill(w)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// fromWatermill converts a delivered message; w is this delivery's own
+// copy, so its metadata can become Meta as it is.
+func (s *source) fromWatermill(w *wm.Message) *message.Message {
+	m := &message.Message{ID: w.UUID, Topic: s.topic, Raw: w.Payload, Ref: w}
+	if key, ok := w.Metadata[KeyMetadata]; ok {
+		m.Key = key
+		delete(w.Metadata, KeyMetadata)
+	}
+	if len(w.Metadata) > 0 {
+		m.Meta = w.Metadata
+	}
+	return m
+}
+
+// Ack acknowledges the delivery to GoChannel.
+func (s *source) Ack(m *message.Message) {
+	if w, ok := m.Ref.(*wm.Message); ok {
+		w.Ack()
+	}
+}
+
+// Nack has GoChannel deliver the message again, after the redelivery delay.
+func (s *source) Nack(m *message.Message, _ error) {
+	w, ok := m.Ref.(*wm.Message)
+	if !ok {
+		return
+	}
+	if s.delay <= 0 {
+		w.Nack()
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed { // the subscription is gone: nobody would get it again here
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(s.delay, func() {
+		s.mu.Lock()
+		delete(s.timers, t)
+		s.mu.Unlock()
+		w.Nack()
+	})
+	s.timers[t] = struct{}{}
+}
+
+// Close ends the subscription and waits until GoChannel has closed its
+// channel, so no delivery is left waiting on this source.
+func (s *source) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for t := range s.timers {
+		t.Stop()
+	}
+	clear(s.timers)
+	s.mu.Unlock()
+	s.cancel()
+	for range s.msgs { // deliveries racing the close are dropped: the topic keeps them
+	}
+	return nil
+}
