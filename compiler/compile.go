@@ -38,7 +38,9 @@ func CompileFile(path string) (*Flow, diag.List) {
 }
 
 // Compile checks and compiles a parsed flow. The Flow is nil when any
-// problem was found; all problems are returned.
+// problem was found; all problems are returned. Given a flow that dsl.Parse
+// reported problems for, it checks what it can and returns a nil Flow
+// (the problems dsl.Parse found are not repeated).
 func Compile(f *dsl.Flow) (*Flow, diag.List) {
 	c := &compiler{}
 	out := &Flow{Name: f.Name, File: f.File, Description: f.Description,
@@ -89,7 +91,9 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 			out.NeedsPayload = true
 		}
 	}
-	if len(c.ds) > 0 {
+	// A flow without source or sink had parse problems (dsl.Parse reports
+	// them); there is nothing to build.
+	if len(c.ds) > 0 || out.Source == nil || len(out.Sinks) == 0 {
 		return nil, c.ds
 	}
 	out.Graph = buildGraph(out)
@@ -114,7 +118,7 @@ func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
 		if ok {
 			msg = fmt.Sprintf("connector %q cannot be a %s (%ss: %v)", dc.Kind, role, role, names)
 		}
-		c.ds.Add(diag.Diagnostic{Pos: dc.At.Pos, Path: dc.KindAt.Path, Message: msg})
+		c.ds.Add(diag.Diagnostic{Pos: kindPos(dc), Path: dc.KindAt.Path, Message: msg})
 		return nil
 	}
 	fields := spec.SinkFields
@@ -134,6 +138,16 @@ func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
 		}
 	}
 	return &Connector{Role: dc.Name, Kind: dc.Kind, Spec: spec, Config: v.(registry.Config), Codec: codec}
+}
+
+// kindPos is where a connector's kind key is written.
+func kindPos(dc *dsl.Connector) diag.Pos {
+	for _, f := range dc.At.Fields {
+		if f.Key == dc.Kind {
+			return f.KeyAt
+		}
+	}
+	return dc.At.Pos
 }
 
 func (c *compiler) middleware(f *dsl.Flow, m *dsl.Item) *registry.Middleware {
@@ -157,11 +171,38 @@ func (c *compiler) middleware(f *dsl.Flow, m *dsl.Item) *registry.Middleware {
 	return mw
 }
 
+// reservedNodeIDs are graph node IDs a batch stage (whose node ID is its
+// name) must not take, or two nodes and their edge metrics would merge.
+var reservedNodeIDs = []string{"source", "processors", "sink", "dead_letter"}
+
 // stages builds every stage and checks their order: at most one route
 // and one batch, the batch last, a route whenever there are named sinks.
+// The order is checked by kind, so it is reported even for a stage whose
+// value has problems.
 func (c *compiler) stages(f *dsl.Flow, out *Flow) {
-	var route *dsl.Stage
+	var route, batch *dsl.Stage
 	for i, s := range f.Stages {
+		switch s.Kind {
+		case "route":
+			if route != nil {
+				c.errorf(s.At, "only one route stage per flow (the first is at line %d)", route.At.Pos.Line)
+			}
+			route = s
+			if f.Sinks == nil {
+				c.errorf(s.At, "route sends messages to named sinks: declare them under `sinks:` instead of `sink:`")
+				continue // its sink names cannot resolve: building it would only repeat that
+			}
+		case "batch":
+			if batch != nil {
+				c.errorf(s.At, "only one batch stage per flow (the first is at line %d)", batch.At.Pos.Line)
+			} else if i != len(f.Stages)-1 {
+				c.errorf(s.At, "batch must be the last stage: it hands whole batches to the sink")
+			}
+			batch = s
+			if contains(reservedNodeIDs, s.Name) {
+				c.errorf(s.At, "a batch stage cannot be named %q: the graph has a %s node; choose another name", s.Name, s.Name)
+			}
+		}
 		spec, ok := registry.LookupStage(s.Kind)
 		if !ok {
 			names := registry.Names(registry.Stages())
@@ -180,22 +221,8 @@ func (c *compiler) stages(f *dsl.Flow, out *Flow) {
 		}
 		switch b := built.(type) {
 		case *registry.BatchPlan:
-			if out.Batch != nil {
-				c.errorf(s.At, "only one batch stage per flow")
-			} else if i != len(f.Stages)-1 {
-				c.errorf(s.At, "batch must be the last stage: it hands whole batches to the sink")
-			}
 			out.Batch = &Batch{Name: s.Name, NodeID: s.Name, Plan: b}
 		case registry.Step:
-			if s.Kind == "route" {
-				if route != nil {
-					c.errorf(s.At, "only one route stage per flow (the first is at line %d)", route.At.Pos.Line)
-				}
-				route = s
-				if f.Sinks == nil {
-					c.errorf(s.At, "route sends messages to named sinks: declare them under `sinks:` instead of `sink:`")
-				}
-			}
 			out.Steps = append(out.Steps, &Step{Name: s.Name, Kind: s.Kind, Step: b})
 		default:
 			c.errorf(s.At, "stage kind %q built %T, which the runtime cannot run", s.Kind, built)
@@ -206,8 +233,15 @@ func (c *compiler) stages(f *dsl.Flow, out *Flow) {
 	}
 }
 
-// buildError places a spec Build error, using its PathError path when given.
+// buildError places a spec Build error, using its PathError path when
+// given; each error of a joined error is placed on its own.
 func (c *compiler) buildError(n *dsl.Node, err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			c.buildError(n, e)
+		}
+		return
+	}
 	var pe *registry.PathError
 	if errors.As(err, &pe) {
 	walk:

@@ -24,11 +24,9 @@ func (c *compiler) decodeValue(n *dsl.Node, f registry.Field) any {
 	if f.Shorthand != "" && f.Type == registry.Object && n.Kind == dsl.Scalar {
 		for _, sub := range f.Fields {
 			if sub.Name == f.Shorthand {
-				cfg := c.decodeObject(&dsl.Node{Kind: dsl.Map, Pos: n.Pos, Path: n.Path}, f)
-				if val := c.decodeValue(n, sub); val != nil {
-					cfg[sub.Name] = val
-				}
-				return cfg
+				// As if written {shorthand: n}, so required and defaults still apply.
+				return c.decodeObject(&dsl.Node{Kind: dsl.Map, Pos: n.Pos, Path: n.Path,
+					Fields: []dsl.Field{{Key: sub.Name, KeyAt: n.Pos, Value: n}}}, f)
 			}
 		}
 	}

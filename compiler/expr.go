@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/flowrun/flowrun/diag"
 	"github.com/flowrun/flowrun/dsl"
@@ -33,14 +35,27 @@ func (c *compiler) expr(n *dsl.Node, scope expression.Scope) *expression.Program
 		}
 		pos.Col += ee.Column
 		msg := ee.Message
-		if scope == expression.MessageScope && (contains([]string{"batch", "batch_key"}, unknownName(msg))) {
-			msg += " (batch and batch_key exist only in a batch stage's reduce)"
-		}
+		msg += scopeHint(scope, unknownName(msg))
 		c.ds.Add(diag.Diagnostic{Pos: pos, Path: n.Path, Message: msg, Snippet: trimSnippet(ee.Snippet)})
 		return nil
 	}
 	c.programs = append(c.programs, p)
 	return p
+}
+
+// scopeHint says where an unknown name that exists in another scope can be used.
+func scopeHint(scope expression.Scope, name string) string {
+	switch {
+	case name == "":
+		return ""
+	case scope != expression.ReduceScope && contains(expression.ReduceScope.Names(), name):
+		return " (batch and batch_key exist only in a batch stage's reduce)"
+	case scope != expression.GenerateScope && contains(expression.GenerateScope.Names(), name):
+		return " (counter exists only in the generate source's payload)"
+	case scope != expression.MessageScope && contains(expression.MessageScope.Names(), name):
+		return fmt.Sprintf(" (in scope here: %s)", strings.Join(scope.Names(), ", "))
+	}
+	return ""
 }
 
 // unknownName pulls X out of expr's "unknown name X".

@@ -58,7 +58,7 @@ func buildRoute(b *registry.Build, v any) (any, error) {
 		errs = append(errs, errors.New("route needs a final {default: SINK} so no message is left without a sink"))
 	}
 	if len(errs) > 0 {
-		return nil, errs[0]
+		return nil, errors.Join(errs...)
 	}
 	return r, nil
 }
