@@ -1,0 +1,295 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+// Run runs the connector-level suite: each check on its own fresh topic.
+func Run(t *testing.T, h Harness) {
+	h.defaults()
+	f := h.Features
+	if f.SinkOnly || f.SourceOnly {
+		t.Fatalf("%s: Run needs a source and a sink; run the checks that fit one side yourself", h.Connector)
+	}
+	t.Run("RoundTrip", func(t *testing.T) { h.roundTrip(t) })
+	t.Run("Order", func(t *testing.T) {
+		need(t, f.Order, "keeps order")
+		h.order(t)
+	})
+	t.Run("NackRedelivers", func(t *testing.T) {
+		need(t, f.Redelivery, "redelivers nacked messages")
+		h.nackRedelivers(t)
+	})
+	t.Run("Demand", func(t *testing.T) {
+		need(t, f.DemandSlack >= 0, "bounds unacknowledged messages")
+		h.demand(t)
+	})
+	t.Run("CrashLosesNothing", func(t *testing.T) {
+		need(t, f.Persistent, "keeps unacknowledged messages for the next source")
+		h.crash(t)
+	})
+}
+
+func need(t *testing.T, claimed bool, what string) {
+	t.Helper()
+	if !claimed {
+		t.Skipf("the connector does not claim that its broker %s", what)
+	}
+}
+
+// roundTrip: 300 messages written by 3 concurrent writers arrive exactly
+// once each, intact; acks stick across a new source.
+func (h *Harness) roundTrip(t *testing.T) {
+	h.noLeaks(t)
+	p := h.topic(t)
+	snk := h.openSink(t, p.sinkCfg)
+	src := h.openSource(t, p.srcCfg, 64)
+	defer src.close()
+
+	// An empty destination: Read must give up when its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	n, err := src.Read(ctx, make([]*message.Message, 4))
+	cancel()
+	if n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Read on an empty destination with an expiring context = (%d, %v), want (0, context deadline exceeded)", n, err)
+	}
+
+	const total = 300
+	b := newBatch(total, h.Features)
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []*message.Message
+			for i := w; i < total; i += 3 {
+				mine = append(mine, b.msgs[i])
+			}
+			if err := write(snk, mine, 1+w*8, h.Wait); err != nil { // Writes of 1, 9 and 17
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	r := startReader(src, 16)
+	defer r.halt()
+	seen := make([]int, total)
+	acks := make(chan *message.Message, total)
+	ackDone := make(chan struct{})
+	go func() { // acks come from another goroutine, as in the runtime
+		defer close(ackDone)
+		for m := range acks {
+			src.Ack(m)
+		}
+	}()
+	deadline := time.Now().Add(h.Wait)
+	for range total {
+		m := r.take(t, 1, time.Until(deadline))[0]
+		i := b.index(t, m)
+		seen[i]++
+		b.same(t, h.Features, i, m)
+		acks <- m
+	}
+	close(acks)
+	<-ackDone
+	for i, c := range seen {
+		if c != 1 {
+			t.Errorf("message %d delivered %d times, want once", i, c)
+		}
+	}
+	r.quiet(t, h.Quiet, "every message was delivered and acked")
+
+	if h.Features.Persistent {
+		src.close()
+		again := h.openSource(t, p.srcCfg, 64)
+		defer again.close()
+		r2 := startReader(again, 16)
+		defer r2.halt()
+		r2.quiet(t, h.Quiet, "a new source of the same group must not get acked messages again")
+	}
+}
+
+// order: one writer, Writes of 10; first deliveries come in write order.
+func (h *Harness) order(t *testing.T) {
+	h.noLeaks(t)
+	p := h.topic(t)
+	snk := h.openSink(t, p.sinkCfg)
+	const total = 100
+	b := newBatch(total, h.Features)
+	mustWrite(t, snk, b.msgs, 10, h.Wait)
+	src := h.openSource(t, p.srcCfg, total)
+	defer src.close()
+	r := startReader(src, 7)
+	defer r.halt()
+	for next := range total {
+		m := r.take(t, 1, h.Wait)[0]
+		if i := b.index(t, m); i != next {
+			t.Fatalf("message %d arrived where %d was expected: order not kept", i, next)
+		}
+		src.Ack(m)
+	}
+}
+
+// nackRedelivers: of 20 messages, the 10 nacked ones come back, only they.
+func (h *Harness) nackRedelivers(t *testing.T) {
+	h.noLeaks(t)
+	p := h.topic(t)
+	snk := h.openSink(t, p.sinkCfg)
+	const total = 20
+	b := newBatch(total, h.Features)
+	mustWrite(t, snk, b.msgs, 5, h.Wait)
+	src := h.openSource(t, p.srcCfg, 64)
+	defer src.close()
+	r := startReader(src, 8)
+	defer r.halt()
+	nacked := map[int]bool{}
+	for _, m := range r.take(t, total, h.Wait) {
+		i := b.index(t, m)
+		if i%2 == 1 {
+			nacked[i] = true
+			src.Nack(m, errors.New("conformance: nacked on purpose"))
+		} else {
+			src.Ack(m)
+		}
+	}
+	for _, m := range r.take(t, len(nacked), h.Wait) {
+		i := b.index(t, m)
+		if !nacked[i] {
+			t.Fatalf("message %d came back although it was acked (or came twice)", i)
+		}
+		delete(nacked, i)
+		b.same(t, h.Features, i, m)
+		src.Ack(m)
+	}
+	r.quiet(t, h.Quiet, "every redelivered message was acked")
+}
+
+// demand: with MaxInFlight 8 and nothing acked, at most 8 + slack
+// messages are handed out; acking lets the rest through.
+func (h *Harness) demand(t *testing.T) {
+	h.noLeaks(t)
+	p := h.topic(t)
+	snk := h.openSink(t, p.sinkCfg)
+	const limit, total = 8, 40
+	b := newBatch(total, h.Features)
+	mustWrite(t, snk, b.msgs, 10, h.Wait)
+	src := h.openSource(t, p.srcCfg, limit)
+	defer src.close()
+	r := startReader(src, 3)
+	defer r.halt()
+
+	held := r.take(t, 1, h.Wait)
+	held = append(held, r.drainFor(2*h.Quiet)...)
+	if max := limit + h.Features.DemandSlack; len(held) > max {
+		t.Fatalf("with MaxInFlight %d and no acks the source handed out %d messages, more than %d (+%d slack)",
+			limit, len(held), limit, h.Features.DemandSlack)
+	}
+	t.Logf("handed out %d unacknowledged messages with MaxInFlight %d", len(held), limit)
+	seen := map[int]bool{}
+	for _, m := range held {
+		seen[b.index(t, m)] = true
+		src.Ack(m)
+	}
+	deadline := time.Now().Add(h.Wait)
+	for len(seen) < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("after acking, %d of %d distinct messages arrived", len(seen), total)
+		}
+		for _, m := range r.take(t, 1, time.Until(deadline)) {
+			seen[b.index(t, m)] = true
+			src.Ack(m)
+		}
+	}
+}
+
+// crash: a source dies holding messages; the next one gets all of them.
+func (h *Harness) crash(t *testing.T) {
+	h.noLeaks(t)
+	p := h.topic(t)
+	snk := h.openSink(t, p.sinkCfg)
+	const total, first = 40, 16
+	b := newBatch(total, h.Features)
+	mustWrite(t, snk, b.msgs, 8, h.Wait)
+
+	a := h.openSource(t, p.srcCfg, first)
+	defer a.close() // when the test fails before the crash
+	ra := startReader(a, 4)
+	got := ra.take(t, first, h.Wait)
+	ra.halt()
+	acked := map[int]bool{}
+	for _, m := range got[:first/2] {
+		i := b.index(t, m)
+		acked[i] = true
+		a.Ack(m)
+	}
+	if h.Crash == nil {
+		a.close()
+	} else {
+		a.once.Do(func() {
+			if err := h.Crash(a.Source); err != nil {
+				t.Logf("crash of the first source: %v", err)
+			}
+		})
+	}
+
+	bsrc := h.openSource(t, p.srcCfg, 64)
+	defer bsrc.close()
+	rb := startReader(bsrc, 8)
+	defer rb.halt()
+	missing := map[int]bool{}
+	for i := range total {
+		if !acked[i] {
+			missing[i] = true
+		}
+	}
+	deadline := time.Now().Add(h.Wait)
+	for len(missing) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the crash, %d unacknowledged messages never came back: %v", len(missing), keys(missing))
+		}
+		for _, m := range rb.take(t, 1, time.Until(deadline)) {
+			i := b.index(t, m)
+			if acked[i] {
+				t.Logf("message %d came again although acked before the crash (allowed: at least once)", i)
+			}
+			delete(missing, i)
+			b.same(t, h.Features, i, m)
+			bsrc.Ack(m)
+		}
+	}
+}
+
+func keys(m map[int]bool) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// source is a source under test that is closed once, whatever path the
+// test takes.
+type source struct {
+	registry.Source
+	t    *testing.T
+	once sync.Once
+}
+
+func (s *source) close() {
+	s.once.Do(func() {
+		if err := s.Source.Close(); err != nil {
+			s.t.Errorf("close source: %v", err)
+		}
+	})
+}

@@ -1,0 +1,150 @@
+// Package nats is the `nats` connector: NATS JetStream streams through a
+// durable pull consumer (source) and asynchronous, acknowledged publishes
+// (sink, dead letter).
+//
+// Message conventions (the same as watermill-nats' NATSMarshaler, so
+// flowrun and watermill programs interoperate):
+//   - the body is the NATS message data, untouched;
+//   - every metadata entry is a NATS header of the same name;
+//   - the message id travels in the `_watermill_message_uuid` header;
+//     a message without it gets `<stream>-<stream sequence>`, which stays
+//     the same on redelivery;
+//   - the key travels in the `_flowrun_key` header (NATS has no keys);
+//   - reserved `Nats-*` headers are not metadata; a header sent several
+//     times becomes one entry, its values joined with ", ";
+//   - the topic is the message's subject.
+//
+// Demand: the consumer's MaxAckPending is the flow's in-flight limit, so
+// the server never hands out more unacknowledged messages than the flow
+// can hold, however many the stream keeps. Ack is a JetStream ack, Nack a
+// NAK with redelivery_delay. An unacknowledged message (a crash) comes
+// back after ack_wait.
+package nats
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flowrun/flowrun/registry"
+	"github.com/nats-io/nats.go"
+)
+
+// defaultURL is used when neither url nor $NATS_URL is set.
+const defaultURL = "nats://127.0.0.1:4222"
+
+// keyHeader carries the message key.
+const keyHeader = "_flowrun_key"
+
+func init() {
+	registry.RegisterConnector(&registry.ConnectorSpec{
+		Name:         "nats",
+		Summary:      "NATS JetStream: a durable pull consumer bounded by the flow's demand (source) and acknowledged publishes (sink, dead letter)",
+		SourceFields: sourceFields,
+		SinkFields:   sinkFields,
+		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
+			return newSource(ctx, cfg, env)
+		},
+		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
+			return newSink(ctx, cfg, env)
+		},
+		Check: check,
+	})
+}
+
+var connFields = []registry.Field{
+	{Name: "url", Type: registry.String,
+		Doc: "server URL(s), comma-separated (default: $NATS_URL, else " + defaultURL + ")"},
+	{Name: "user", Type: registry.String, Doc: "user name, e.g. \"${NATS_USER}\""},
+	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${NATS_PASSWORD}\""},
+	{Name: "token", Type: registry.String, Secret: true, Doc: "authentication token, e.g. \"${NATS_TOKEN}\""},
+	{Name: "credentials", Type: registry.String, Doc: "path of a .creds file (JWT and NKey seed)"},
+	{Name: "connect_timeout", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001),
+		Doc: "how long the first connection may take; later reconnects retry forever"},
+	{Name: "stream", Type: registry.String,
+		Doc: "the JetStream stream; the source requires it, a sink needs it only to create the stream"},
+	{Name: "create", Type: registry.Bool, Default: true,
+		Doc: "create the stream (file storage, capturing subject) when it does not exist"},
+}
+
+var sourceFields = append(append([]registry.Field{}, connFields...),
+	registry.Field{Name: "subject", Type: registry.String,
+		Doc: "only messages on this subject (wildcards allowed); default: all of the stream. Also the stream's subject when it is created"},
+	registry.Field{Name: "durable", Type: registry.String,
+		Doc: "durable consumer name; replicas with the same name share the messages (default: the flow's name)"},
+	registry.Field{Name: "deliver", Type: registry.String, Default: "all", Enum: []string{"all", "new"},
+		Doc: "where a new durable consumer starts: all (the oldest message kept) or new"},
+	registry.Field{Name: "ack_wait", Type: registry.Duration, Default: 30 * time.Second, Min: registry.F(0.001),
+		Doc: "how long the server waits for an ack before delivering the message again (after a crash)"},
+	registry.Field{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,
+		Doc: "wait before a nacked message is delivered again"},
+	registry.Field{Name: "max_ack_pending", Type: registry.Int, Min: registry.F(1),
+		Doc: "most messages out and unacknowledged (default: the flow's in-flight limit, concurrency x max_demand plus batches)"},
+)
+
+var sinkFields = append(append([]registry.Field{}, connFields...),
+	registry.Field{Name: "subject", Type: registry.String, Required: true,
+		Doc: "the subject to publish to; a stream must capture it (see stream and create)"},
+	registry.Field{Name: "max_pending", Type: registry.Int, Default: 4096, Min: registry.F(1),
+		Doc: "most publishes waiting for the server's acknowledgement at once"},
+)
+
+// serverURL is url, else $NATS_URL, else the local default.
+func serverURL(cfg registry.Config) string {
+	if u := strings.TrimSpace(cfg.String("url")); u != "" {
+		return u
+	}
+	if u := os.Getenv("NATS_URL"); u != "" {
+		return u
+	}
+	return defaultURL
+}
+
+// connect opens a connection that reconnects forever: a restarting
+// server causes waiting (backpressure), never a failed flow.
+func connect(cfg registry.Config, env registry.Env, logger *slog.Logger) (*nats.Conn, error) {
+	url := serverURL(cfg)
+	opts := []nats.Option{
+		nats.Name("flowrun-" + env.Flow + "-" + env.Role),
+		nats.Timeout(cfg.Duration("connect_timeout")),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: closed on purpose
+				logger.Warn("nats disconnected; reconnecting", "url", url, "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected", "url", url) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			logger.Error("nats error", "url", url, "err", err)
+		}),
+	}
+	if cfg.Duration("connect_timeout") <= 0 {
+		opts[1] = nats.Timeout(5 * time.Second)
+	}
+	if u := cfg.String("user"); u != "" {
+		opts = append(opts, nats.UserInfo(u, cfg.String("password")))
+	}
+	if t := cfg.String("token"); t != "" {
+		opts = append(opts, nats.Token(t))
+	}
+	if c := cfg.String("credentials"); c != "" {
+		opts = append(opts, nats.UserCredentials(c))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach NATS at %s: %w; is nats-server running with JetStream (-js)?", url, err)
+	}
+	return nc, nil
+}
+
+func loggerOf(env registry.Env) *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
