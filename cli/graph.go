@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/flowrun/flowrun/compiler"
+)
+
+func graph(args []string, io IO) int {
+	fs := newFlags("graph", io, "[--format mermaid|dot] FILE")
+	format := fs.String("format", "mermaid", "mermaid or dot")
+	files, err := parse(fs, args)
+	if err != nil || len(files) != 1 || !oneOf(*format, "mermaid", "dot") {
+		if err == nil {
+			fs.Usage()
+		}
+		return ExitUsage
+	}
+	flow, ds := compiler.CompileFile(files[0])
+	if flow == nil {
+		for _, d := range ds {
+			fmt.Fprintln(io.Stderr, d.String())
+		}
+		return ExitFailure
+	}
+	if *format == "dot" {
+		fmt.Fprint(io.Stdout, flow.Graph.DOT())
+	} else {
+		fmt.Fprint(io.Stdout, flow.Graph.Mermaid())
+	}
+	return ExitOK
+}

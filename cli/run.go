@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultHTTPAddr serves /metrics, /healthz and /readyz on loopback only.
+const DefaultHTTPAddr = "127.0.0.1:9464"
+
+func run(args []string, io IO) int {
+	fs := newFlags("run", io, "[flags] FILE")
+	httpAddr := fs.String("http-addr", envOr("FLOWRUN_HTTP_ADDR", DefaultHTTPAddr),
+		`address for /metrics, /healthz, /readyz (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
+	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
+	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
+	files, err := parse(fs, args)
+	if err != nil || len(files) != 1 || !oneOf(*logFormat, "text", "json") {
+		if err == nil {
+			fs.Usage()
+		}
+		return ExitUsage
+	}
+	logger, err := newLogger(io, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(io.Stderr, "flowrun:", err)
+		return ExitUsage
+	}
+
+	flow, ds := compiler.CompileFile(files[0])
+	if flow == nil {
+		for _, d := range ds {
+			fmt.Fprintln(io.Stderr, d.String())
+		}
+		return ExitFailure
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts := runtime.Options{Logger: logger, Metrics: reg, DrainTimeout: *drain}
+	if logger.Enabled(context.Background(), slog.LevelDebug) {
+		opts.Observers = append(opts.Observers, runtime.LogObserver(logger))
+	}
+	pipeline := runtime.New(flow, opts)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if *httpAddr != "" {
+		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline)
+		if err != nil {
+			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
+			return ExitFailure
+		}
+		logger.Info("serving /metrics, /healthz, /readyz", "addr", addr)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+
+	logger.Info("flow starting", "flow", flow.Name, "file", flow.File, "concurrency", flow.Concurrency, "max_demand", flow.MaxDemand)
+	sum, err := pipeline.Run(ctx)
+	printSummary(io, flow.Name, sum)
+	if err != nil {
+		logger.Error("flow failed", "error", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func newLogger(io IO, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(io.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(io.Stderr, opts)), nil
+}
+
+// serveHTTP starts the telemetry server; the caller shuts it down.
+func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !p.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { // owned: ends on srv.Shutdown
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "flowrun: http server:", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+func printSummary(io IO, name string, s runtime.Summary) {
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.In) / s.Elapsed.Seconds()
+	}
+	note := ""
+	if s.DrainTimeout {
+		note = " (drain timed out: unacked messages will be redelivered)"
+	}
+	fmt.Fprintf(io.Stderr, "flowrun: %s: in %d, out %d, filtered %d, dead-lettered %d, nacked %d in %s (%.0f msgs/s)%s\n",
+		name, s.In, s.Out, s.Filtered, s.DeadLettered, s.Nacked, s.Elapsed.Round(time.Millisecond), rate, note)
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/diag"
+	"github.com/flowrun/flowrun/registry"
+)
+
+func validate(args []string, io IO) int {
+	fs := newFlags("validate", io, "[--format text|json] [--connect] FILE...")
+	format := fs.String("format", "text", "output format: text or json")
+	connect := fs.Bool("connect", false, "also check that every connector can reach its server and topic/queue")
+	files, err := parse(fs, args)
+	if err != nil || len(files) == 0 || !oneOf(*format, "text", "json") {
+		if err == nil {
+			fs.Usage()
+		}
+		return ExitUsage
+	}
+	var all diag.List
+	for _, file := range files {
+		flow, ds := compiler.CompileFile(file)
+		if flow != nil && *connect {
+			ds = append(ds, checkConnections(flow)...)
+		}
+		all = append(all, ds...)
+	}
+	if *format == "json" {
+		out := all
+		if out == nil {
+			out = diag.List{}
+		}
+		enc := json.NewEncoder(io.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	} else {
+		for _, d := range all {
+			fmt.Fprintln(io.Stdout, d.String())
+		}
+		if len(all) == 0 {
+			for _, f := range files {
+				fmt.Fprintf(io.Stderr, "%s: ok\n", f)
+			}
+		} else {
+			fmt.Fprintf(io.Stderr, "%d problem(s) in %d file(s)\n", len(all), len(files))
+		}
+	}
+	if len(all) > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// checkConnections asks each connector that can to reach its server.
+func checkConnections(f *compiler.Flow) diag.List {
+	var ds diag.List
+	conns := append([]*compiler.Connector{f.Source}, f.Sinks...)
+	if f.DeadLetter != nil {
+		conns = append(conns, f.DeadLetter)
+	}
+	for _, c := range conns {
+		if c.Spec.Check == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.Spec.Check(ctx, c.Config, registry.Env{Flow: f.Name, Role: c.Role})
+		cancel()
+		if err != nil {
+			ds.Addf(diag.Pos{File: f.File}, c.Role+"."+c.Kind, "cannot connect: %v", err)
+		}
+	}
+	return ds
+}
