@@ -19,10 +19,12 @@
 // for tests and demos, not for endless high-volume streams. Order is not
 // guaranteed (GoChannel delivers each message from its own goroutine).
 //
-// Ack acknowledges the watermill message; Nack has GoChannel deliver it
-// again, after redelivery_delay. The source takes from its subscription
-// only what Read asks for; GoChannel's output buffer, sized from the
-// first memory connector's Env.MaxInFlight, is the only read-ahead.
+// Ack acknowledges the watermill message (a message's Ref holds it); Nack
+// has GoChannel deliver it again, after redelivery_delay. The source
+// takes from its subscription only what Read asks for, and hands out at
+// most Env.MaxInFlight messages not yet acked or nacked, since GoChannel
+// has no prefetch limit of its own. GoChannel's output buffer, sized from
+// the first memory connector's Env.MaxInFlight, is the only read-ahead.
 package memory
 
 import (

@@ -237,3 +237,50 @@ func TestEmptyTopicAndClosedSink(t *testing.T) {
 		t.Fatalf("Write after Close = %v, want ErrClosed", err)
 	}
 }
+
+// With MaxInFlight N the source hands out at most N messages that are
+// not yet acked or nacked; each settled one lets one more through.
+func TestMaxInFlightBoundsUnsettled(t *testing.T) {
+	tp := topic(t)
+	sp := spec(t)
+	src, err := sp.Source(context.Background(), config(sp.SourceFields, registry.Config{"topic": tp}), registry.Env{MaxInFlight: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sink := openSink(t, registry.Config{"topic": tp})
+	var in []*message.Message
+	for _, id := range []string{"1", "2", "3", "4", "5"} {
+		in = append(in, &message.Message{ID: id, Body: []byte(id)})
+	}
+	if err := sink.Write(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	held := take(t, src, 3)
+	expectNothing(t, src)
+
+	src.Ack(held[0])
+	src.Ack(held[0]) // a second ack of the same message frees nothing more
+	fourth := take(t, src, 1)
+	expectNothing(t, src)
+
+	src.Nack(held[1], errors.New("failed")) // a nack frees its slot too
+	fifth := take(t, src, 1)
+	expectNothing(t, src)
+	got := append(append(held, fourth...), fifth...)
+	for _, m := range got[2:] {
+		src.Ack(m)
+	}
+	got = append(got, take(t, src, 1)...) // the last of the 5, or the nacked one
+	src.Ack(got[len(got)-1])
+	expectNothing(t, src)
+	seen := map[string]int{}
+	for _, m := range got {
+		seen[m.ID]++
+	}
+	want := map[string]int{"1": 1, "2": 1, "3": 1, "4": 1, "5": 1}
+	want[held[1].ID]++ // nacked, so delivered twice
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("deliveries per id = %v, want %v", seen, want)
+	}
+}

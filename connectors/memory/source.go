@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	wm "github.com/ThreeDotsLabs/watermill/message"
@@ -17,6 +18,10 @@ type source struct {
 	delay  time.Duration
 	msgs   <-chan *wm.Message
 	cancel context.CancelFunc // ends the subscription
+	// slots bounds the messages handed out and not yet acked or nacked to
+	// Env.MaxInFlight: GoChannel itself would push every message at once.
+	// nil when MaxInFlight is not set.
+	slots chan struct{}
 
 	mu     sync.Mutex
 	timers map[*time.Timer]struct{} // delayed nacks not yet sent
@@ -35,44 +40,85 @@ func newSource(cfg registry.Config, env registry.Env) (*source, error) {
 		cancel()
 		return nil, fmt.Errorf("memory source: subscribe to %q: %w", topic, err)
 	}
-	return &source{topic: topic, delay: cfg.Duration("redelivery_delay"), msgs: msgs, cancel: cancel,
-		timers: map[*time.Timer]struct{}{}}, nil
+	s := &source{topic: topic, delay: cfg.Duration("redelivery_delay"), msgs: msgs, cancel: cancel,
+		timers: map[*time.Timer]struct{}{}}
+	if env.MaxInFlight > 0 {
+		s.slots = make(chan struct{}, env.MaxInFlight)
+	}
+	return s, nil
 }
 
-// Read waits for one message, then takes only those already waiting.
+// delivery is a message's Ref: settled makes a second Ack or Nack of the
+// same message a no-op, so it cannot free a slot twice.
+type delivery struct {
+	w       *wm.Message
+	settled atomic.Bool
+}
+
+// Read waits for one message (and, at MaxInFlight, for an ack to free a
+// slot for it), then takes only those already waiting.
 func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
+	if s.slots != nil {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 	select {
 	case <-ctx.Done():
+		s.release()
 		return 0, ctx.Err()
 	case w, ok := <-s.msgs:
 		if !ok {
+			s.release()
 			return 0, ErrClosed
 		}
 		buf[0] = s.fromWatermill(w)
 	}
 	n := 1
-	for n < len(buf) {
+	for n < len(buf) && s.acquire() {
 		select {
 		case w, ok := <-s.msgs:
-			if !ok {
-				return n, nil
+			if ok {
+				buf[n] = s.fromWatermill(w)
+				n++
+				continue
 			}
-			buf[n] = s.fromWatermill(w)
-			n++
 		default:
-			return n, nil
 		}
+		s.release()
+		break
 	}
 	return n, nil
+}
+
+// acquire takes a slot without waiting.
+func (s *source) acquire() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *source) release() {
+	if s.slots != nil {
+		<-s.slots
+	}
 }
 
 // fromWatermill converts a delivered message; w is this delivery's own
 // copy, so its metadata can become Meta as it is.
 func (s *source) fromWatermill(w *wm.Message) *message.Message {
-	m := &message.Message{ID: w.UUID, Topic: s.topic, Raw: w.Payload, Ref: w}
+	m := &message.Message{ID: w.UUID, Topic: s.topic, Raw: w.Payload, Ref: &delivery{w: w}}
 	if key, ok := w.Metadata[KeyMetadata]; ok {
 		m.Key = key
 		delete(w.Metadata, KeyMetadata)
@@ -83,17 +129,27 @@ func (s *source) fromWatermill(w *wm.Message) *message.Message {
 	return m
 }
 
+// settle marks m's delivery settled, once, and frees its slot.
+func (s *source) settle(m *message.Message) *wm.Message {
+	d, ok := m.Ref.(*delivery)
+	if !ok || !d.settled.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.release()
+	return d.w
+}
+
 // Ack acknowledges the delivery to GoChannel.
 func (s *source) Ack(m *message.Message) {
-	if w, ok := m.Ref.(*wm.Message); ok {
+	if w := s.settle(m); w != nil {
 		w.Ack()
 	}
 }
 
 // Nack has GoChannel deliver the message again, after the redelivery delay.
 func (s *source) Nack(m *message.Message, _ error) {
-	w, ok := m.Ref.(*wm.Message)
-	if !ok {
+	w := s.settle(m)
+	if w == nil {
 		return
 	}
 	if s.delay <= 0 {
