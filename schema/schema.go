@@ -1,7 +1,11 @@
 // Package schema generates the JSON Schema (draft 2020-12) of flow files
-// from the registry, so editors validate and complete them:
+// from the registry, so editors validate and complete them. With the
+// VS Code YAML extension, a flow file's first line points at it:
 //
-//	# yaml-language-server: $schema=https://.../flow.schema.json
+//	# yaml-language-server: $schema=../../schema/flow.schema.json
+//
+// (a path relative to the flow file, or the output of `flowrun schema`
+// saved anywhere).
 //
 // The top level follows the dsl (dsl.TopLevelKeys); connectors, stage
 // kinds and middleware come from their specs, one $defs entry each.

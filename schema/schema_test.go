@@ -90,9 +90,50 @@ func TestExampleFlowsValidate(t *testing.T) {
 	t.Logf("validated %d example flows", len(files))
 }
 
-// Two inline flows, so the check never rests on the examples alone.
+// The flow of the flow contract (shared/flow-spec.md), as written there
+// (but for backquotes in a comment).
+const contractFlow = `
+version: 1                       # required
+name: large-eur-payments         # required, [a-z0-9][a-z0-9_-]*; the flow label of every metric
+description: EUR payments over 500, batched to the ledger topic
+
+source:                          # exactly one connector
+  kafka:
+    brokers: ["${KAFKA_BROKERS:-127.0.0.1:9092}"]
+    topic: payments.created
+    group: large-eur-payments
+  codec: json                    # json (default) | text | bytes: decoded once, at the source
+
+concurrency: 8                   # processor pool size (default: number of CPUs)
+max_demand: 64                   # most messages one processor asks for at once
+partition_by: payload.user       # optional expression: same value => same processor, in order
+
+middleware:                      # wraps the whole handler chain of each message; first = outermost
+  - retry: {max_retries: 3, initial_interval: 100ms, max_interval: 5s}
+  - timeout: 2s
+  - throttle: {per_second: 1000}
+  - dedupe: {key: meta.event_id, ttl: 10m}
+
+stages:                          # run in order; each item has exactly one kind, and an optional name
+  - filter: payload.amount > 500 && payload.currency == "EUR"
+  - name: shape
+    map: '{"id": payload.id, "user": payload.user, "cents": int(payload.amount * 100)}'
+  - batch: {size: 50, timeout: 1s}
+
+sink:                            # or sinks: (named) with a route stage
+  kafka: {brokers: ["${KAFKA_BROKERS:-127.0.0.1:9092}"], topic: payments.large}
+
+dead_letter:                     # where a message goes when its handling finally fails
+  kafka: {brokers: ["${KAFKA_BROKERS:-127.0.0.1:9092}"], topic: payments.dlq}
+`
+
+// Inline flows, so the check never rests on the examples alone: the
+// contract's flow and a small one pass, an unknown key is rejected.
 func TestInlineFlows(t *testing.T) {
 	sch := schema.CompileSchema(t, schema.Embedded())
+	if err := schema.ValidateYAML(sch, []byte(contractFlow)); err != nil {
+		t.Fatalf("the flow contract's example is rejected: %v", err)
+	}
 	valid := `
 version: 1
 name: inline
