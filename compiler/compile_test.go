@@ -18,6 +18,9 @@ func TestCompileDiagnostics(t *testing.T) {
 		src  string
 		want []string // «needle» is replaced by the position of needle in src
 	}{
+		{"no source: the parse problem alone, and no graph built",
+			head + sink + "stages:\n  - filter: payload.ok\n",
+			[]string{"«version»: source is required: exactly one connector, e.g. `source: {file: {path: in.jsonl}}`"}},
 		{"unknown stage kind with suggestion",
 			head + source + sink + "stages:\n  - fliter: payload.ok\n",
 			[]string{`«fliter»: stages[0].fliter: unknown stage kind "fliter"; did you mean "filter"? (available: [batch filter key log map meta route set split])`}},
