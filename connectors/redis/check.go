@@ -1,0 +1,49 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowrun/flowrun/registry"
+)
+
+// check is `flowrun validate --connect`: it pings the server and, for a
+// source, looks at the stream and group, creating nothing.
+func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
+	client, err := dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	stream := cfg.String("stream")
+	kind, err := client.Type(ctx, stream).Result()
+	if err != nil {
+		return fmt.Errorf("redis: looking at key %q: %w", stream, err)
+	}
+	switch kind {
+	case "stream":
+	case "none":
+		loggerOf(env).Info("redis stream does not exist yet; it is created on first use", "stream", stream)
+		return nil
+	default:
+		return fmt.Errorf("redis key %q holds a %s, not a stream; pick another stream name", stream, kind)
+	}
+	if env.Role != "source" {
+		return nil
+	}
+	group := cfg.String("group")
+	if group == "" {
+		group = env.Flow
+	}
+	groups, err := client.XInfoGroups(ctx, stream).Result()
+	if err != nil {
+		return fmt.Errorf("redis: groups of stream %q: %w", stream, err)
+	}
+	for _, g := range groups {
+		if g.Name == group {
+			return nil
+		}
+	}
+	loggerOf(env).Info("redis consumer group does not exist yet; it is created on start", "stream", stream, "group", group, "start", cfg.String("start"))
+	return nil
+}
