@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ func run(args []string, io IO) int {
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for `go tool pprof`)")
 	files, err := parse(fs, args)
 	if err != nil || len(files) != 1 || !oneOf(*logFormat, "text", "json") {
 		if err == nil {
@@ -75,6 +77,14 @@ func run(args []string, io IO) int {
 		}()
 	}
 
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			logger.Error("cannot profile", "error", err)
+			return ExitFailure
+		}
+		defer stopProfile()
+	}
 	logger.Info("flow starting", "flow", flow.Name, "file", flow.File, "concurrency", flow.Concurrency, "max_demand", flow.MaxDemand)
 	sum, err := pipeline.Run(ctx)
 	printSummary(io, flow.Name, sum)
@@ -83,6 +93,18 @@ func run(args []string, io IO) int {
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func newLogger(io IO, format, level string) (*slog.Logger, error) {

@@ -45,8 +45,8 @@ func (c Codec) Decode(m *Message) error {
 	case Bytes:
 		m.Payload = m.Raw
 	default:
-		var v any
-		if err := json.Unmarshal(m.Raw, &v); err != nil {
+		v, err := decodeJSON(m.Raw)
+		if err != nil {
 			return fmt.Errorf("decode json: %w", err)
 		}
 		m.Payload = v

@@ -1,0 +1,377 @@
+package message
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// decodeJSON parses one JSON value into plain Go values (map[string]any,
+// []any, string, float64, bool, nil), as encoding/json does into an any.
+// It is the hot path of every flow that reads payloads, so strings and
+// object keys without escapes share data's memory instead of being copied:
+// data must never be modified afterwards (Message.Raw never is).
+func decodeJSON(data []byte) (any, error) {
+	d := jsonDecoder{data: data}
+	d.skipSpace()
+	v, err := d.value(0)
+	if err != nil {
+		return nil, err
+	}
+	d.skipSpace()
+	if d.pos != len(d.data) {
+		return nil, d.errorf("unexpected %q after the top-level value", d.data[d.pos])
+	}
+	return v, nil
+}
+
+// maxJSONDepth bounds nesting so hostile input cannot exhaust the stack.
+const maxJSONDepth = 1000
+
+type jsonDecoder struct {
+	data    []byte
+	pos     int
+	strings []string  // slab the boxed strings live in
+	floats  []float64 // slab the boxed numbers live in
+}
+
+// eface is the layout of an interface value (any).
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+var (
+	stringType = typeOf("")
+	floatType  = typeOf(0.0)
+)
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+// boxString returns s as an any whose data lives in a per-message slab:
+// converting each string to an interface would allocate once per value,
+// the slab allocates once per 16. An interface built this way is an
+// ordinary interface to the rest of the program and to the GC.
+func (d *jsonDecoder) boxString(s string) any {
+	if len(d.strings) == cap(d.strings) {
+		d.strings = make([]string, 0, 16)
+	}
+	d.strings = append(d.strings, s)
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = stringType, unsafe.Pointer(&d.strings[len(d.strings)-1])
+	return v
+}
+
+// boxFloat is boxString for numbers.
+func (d *jsonDecoder) boxFloat(f float64) any {
+	if len(d.floats) == cap(d.floats) {
+		d.floats = make([]float64, 0, 8)
+	}
+	d.floats = append(d.floats, f)
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = floatType, unsafe.Pointer(&d.floats[len(d.floats)-1])
+	return v
+}
+
+var errJSONEnd = errors.New("unexpected end of JSON input")
+
+func (d *jsonDecoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("invalid JSON at offset %d: %s", d.pos, fmt.Sprintf(format, args...))
+}
+
+func (d *jsonDecoder) skipSpace() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *jsonDecoder) value(depth int) (any, error) {
+	if d.pos >= len(d.data) {
+		return nil, errJSONEnd
+	}
+	switch c := d.data[d.pos]; {
+	case c == '{':
+		return d.object(depth + 1)
+	case c == '[':
+		return d.array(depth + 1)
+	case c == '"':
+		s, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		return d.boxString(s), nil
+	case c == '-' || c >= '0' && c <= '9':
+		return d.number()
+	case c == 't':
+		return true, d.literal("true")
+	case c == 'f':
+		return false, d.literal("false")
+	case c == 'n':
+		return nil, d.literal("null")
+	default:
+		return nil, d.errorf("unexpected %q", c)
+	}
+}
+
+func (d *jsonDecoder) literal(word string) error {
+	if len(d.data)-d.pos < len(word) || string(d.data[d.pos:d.pos+len(word)]) != word {
+		return d.errorf("expected %s", word)
+	}
+	d.pos += len(word)
+	return nil
+}
+
+func (d *jsonDecoder) object(depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, d.errorf("nested deeper than %d", maxJSONDepth)
+	}
+	d.pos++ // {
+	obj := make(map[string]any, 8)
+	d.skipSpace()
+	if d.pos < len(d.data) && d.data[d.pos] == '}' {
+		d.pos++
+		return obj, nil
+	}
+	for {
+		if d.pos >= len(d.data) {
+			return nil, errJSONEnd
+		}
+		if d.data[d.pos] != '"' {
+			return nil, d.errorf("expected a string key, got %q", d.data[d.pos])
+		}
+		key, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		d.skipSpace()
+		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+			return nil, d.errorf("expected ':' after key %q", key)
+		}
+		d.pos++
+		d.skipSpace()
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		obj[key] = v
+		d.skipSpace()
+		if d.pos >= len(d.data) {
+			return nil, errJSONEnd
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case '}':
+			d.pos++
+			return obj, nil
+		default:
+			return nil, d.errorf("expected ',' or '}' in object, got %q", d.data[d.pos])
+		}
+	}
+}
+
+func (d *jsonDecoder) array(depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, d.errorf("nested deeper than %d", maxJSONDepth)
+	}
+	d.pos++ // [
+	arr := make([]any, 0, 4)
+	d.skipSpace()
+	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+		d.pos++
+		return arr, nil
+	}
+	for {
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		d.skipSpace()
+		if d.pos >= len(d.data) {
+			return nil, errJSONEnd
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case ']':
+			d.pos++
+			return arr, nil
+		default:
+			return nil, d.errorf("expected ',' or ']' in array, got %q", d.data[d.pos])
+		}
+	}
+}
+
+// str reads a string at d.pos (on the opening quote).
+func (d *jsonDecoder) str() (string, error) {
+	start := d.pos + 1
+	for i := start; i < len(d.data); i++ {
+		switch c := d.data[i]; {
+		case c == '"':
+			d.pos = i + 1
+			if i == start {
+				return "", nil
+			}
+			return unsafe.String(&d.data[start], i-start), nil
+		case c == '\\':
+			return d.escapedStr(start, i)
+		case c < 0x20:
+			d.pos = i
+			return "", d.errorf("control character %q in string", c)
+		}
+	}
+	d.pos = len(d.data)
+	return "", errJSONEnd
+}
+
+// escapedStr decodes a string with escapes; the plain prefix is data[start:i].
+func (d *jsonDecoder) escapedStr(start, i int) (string, error) {
+	buf := make([]byte, 0, i-start+16)
+	buf = append(buf, d.data[start:i]...)
+	for i < len(d.data) {
+		c := d.data[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return string(buf), nil
+		case c < 0x20:
+			d.pos = i
+			return "", d.errorf("control character %q in string", c)
+		case c != '\\':
+			buf = append(buf, c)
+			i++
+			continue
+		}
+		if i+1 >= len(d.data) {
+			d.pos = len(d.data)
+			return "", errJSONEnd
+		}
+		switch e := d.data[i+1]; e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r, n, err := d.unicodeEscape(i)
+			if err != nil {
+				return "", err
+			}
+			buf = utf8.AppendRune(buf, r)
+			i += n
+			continue
+		default:
+			d.pos = i
+			return "", d.errorf("invalid escape \\%c", e)
+		}
+		i += 2
+	}
+	d.pos = len(d.data)
+	return "", errJSONEnd
+}
+
+// unicodeEscape reads \uXXXX (and a following low surrogate) at i; it
+// returns the rune and the bytes consumed. Lone surrogates become U+FFFD.
+func (d *jsonDecoder) unicodeEscape(i int) (rune, int, error) {
+	r, ok := hex4(d.data, i+2)
+	if !ok {
+		d.pos = i
+		return 0, 0, d.errorf("invalid \\u escape")
+	}
+	if utf16.IsSurrogate(r) {
+		if lo, ok := hex4(d.data, i+8); ok && d.data[i+6] == '\\' && d.data[i+7] == 'u' {
+			if dec := utf16.DecodeRune(r, lo); dec != utf8.RuneError {
+				return dec, 12, nil
+			}
+		}
+		return utf8.RuneError, 6, nil
+	}
+	return r, 6, nil
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// number reads a JSON number (strict grammar) as a float64.
+func (d *jsonDecoder) number() (any, error) {
+	start, i := d.pos, d.pos
+	digits := func() int {
+		n := 0
+		for i < len(d.data) && d.data[i] >= '0' && d.data[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if d.data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d.data) && d.data[i] == '0':
+		i++
+	case digits() == 0:
+		d.pos = i
+		return nil, d.errorf("invalid number")
+	}
+	if i < len(d.data) && d.data[i] == '.' {
+		i++
+		if digits() == 0 {
+			d.pos = i
+			return nil, d.errorf("invalid number: no digits after '.'")
+		}
+	}
+	if i < len(d.data) && (d.data[i] == 'e' || d.data[i] == 'E') {
+		i++
+		if i < len(d.data) && (d.data[i] == '+' || d.data[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			d.pos = i
+			return nil, d.errorf("invalid number: no digits in exponent")
+		}
+	}
+	d.pos = i
+	f, err := strconv.ParseFloat(unsafe.String(&d.data[start], i-start), 64)
+	if err != nil {
+		return nil, d.errorf("number %s out of range", d.data[start:i])
+	}
+	return d.boxFloat(f), nil
+}
