@@ -26,14 +26,7 @@ func (c *compiler) expr(n *dsl.Node, scope expression.Scope) *expression.Program
 			c.errorf(n, "%v", err)
 			return nil
 		}
-		pos := n.ValuePos
-		if ee.Line > 1 {
-			pos.Line += ee.Line - 1
-			if !n.Block {
-				pos.Col = 1
-			}
-		}
-		pos.Col += ee.Column
+		pos := n.TextPos(ee.Line, ee.Column)
 		msg := ee.Message
 		msg += scopeHint(scope, unknownName(msg))
 		c.ds.Add(diag.Diagnostic{Pos: pos, Path: n.Path, Message: msg, Snippet: trimSnippet(ee.Snippet)})

@@ -42,6 +42,8 @@ type Node struct {
 	// Block is true for literal/folded block scalars (| and >), whose
 	// text starts on the next line.
 	Block bool
+
+	src *scalarSource // for TextPos; nil when unknown
 }
 
 // Field is one key: value pair of a map, in file order.
@@ -138,6 +140,8 @@ func (c *converter) convert(y *yaml.Node, path string) *Node {
 		if n.Block {
 			n.ValuePos = c.blockStart(y)
 		}
+		n.src = &scalarSource{lines: c.lines, literal: y.Style&yaml.LiteralStyle != 0,
+			double: y.Style&yaml.DoubleQuotedStyle != 0, single: y.Style&yaml.SingleQuotedStyle != 0}
 		if n.Tag == "!!null" {
 			n.Kind = Null
 			return n
