@@ -151,6 +151,12 @@ func TestCompileDiagnostics(t *testing.T) {
 				`«fast»: middleware[1].throttle.per_second: expected a number, got "fast"`,
 				`«[3]»: middleware[2].retry: expected a map with max_retries, initial_interval, max_interval, multiplier, max_elapsed, jitter, got a list`,
 			}},
+		{"numbers that are not finite",
+			head + source + sink + "middleware:\n  - throttle: {per_second: nan}\n  - retry: {multiplier: inf}\n",
+			[]string{
+				`«nan»: middleware[0].throttle.per_second: expected a number, got "nan"`,
+				`«inf»: middleware[1].retry.multiplier: expected a number, got "inf"`,
+			}},
 		{"log level enum",
 			head + source + sink + "stages:\n  - log: {message: payload, level: loud}\n",
 			[]string{`«loud»: stages[0].log.level: "loud" is not one of debug, info, warn, error`}},

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ func (c *compiler) decodeScalar(n *dsl.Node, f registry.Field) any {
 		return i
 	case registry.Float:
 		x, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) { // ParseFloat takes "nan" and "inf"
 			c.errorf(n, "expected a number, got %q", s)
 			return nil
 		}
@@ -190,6 +191,9 @@ func ParseSize(s string) (int, error) {
 		return 0, fmt.Errorf("size %q: %w", s, err)
 	}
 	mult := map[string]int{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1e6, "MiB": 1 << 20, "GB": 1e9, "GiB": 1 << 30}[m[2]]
+	if n > math.MaxInt/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
 	return n * mult, nil
 }
 
