@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/flowrun
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/flowrun/flowrun/cli.Version=$(VERSION)
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build run test test-integration fuzz bench lint schema docker clean
 

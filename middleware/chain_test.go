@@ -67,9 +67,7 @@ func TestRecoverTurnsPanicsIntoErrorsInsideTheChain(t *testing.T) {
 	h, w := Chain([]*registry.Middleware{fastRetry(t, 3)},
 		func(*registry.Exec, *message.Message, []*message.Message) ([]*message.Message, error) {
 			calls++
-			var nilMap map[string]int
-			nilMap["x"]++
-			return nil, nil
+			panic("stage bug")
 		},
 		func(context.Context, []*message.Message) error { writes++; panic("sink bug") })
 	prev := []*message.Message{newMessage("earlier", "{}", nil, nil)}
