@@ -5,6 +5,7 @@
 package expression
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -74,6 +75,15 @@ func typeEnv(s Scope) any {
 }
 
 var functions = []expr.Option{
+	// expr's toJSON indents over several lines; one line suits line sinks and logs.
+	expr.DisableBuiltin("toJSON"),
+	expr.Function("toJSON", func(params ...any) (any, error) {
+		b, err := json.Marshal(params[0])
+		if err != nil {
+			return nil, fmt.Errorf("toJSON: %w", err)
+		}
+		return string(b), nil
+	}, new(func(any) string)),
 	expr.Function("env", func(params ...any) (any, error) {
 		return os.Getenv(params[0].(string)), nil
 	}, new(func(string) string)),

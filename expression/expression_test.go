@@ -182,3 +182,14 @@ func TestUsesPayload(t *testing.T) {
 		}
 	}
 }
+
+func TestToJSONIsOneLine(t *testing.T) {
+	p, err := Compile(`toJSON({"a": [1, 2], "b": payload.x})`, MessageScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewRunner().Eval(p, map[string]any{"x": "y"}, nil, "", "", "")
+	if err != nil || v != `{"a":[1,2],"b":"y"}` {
+		t.Fatalf("got %#v, %v", v, err)
+	}
+}
