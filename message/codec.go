@@ -84,7 +84,7 @@ func (c Codec) Encode(m *Message) error {
 			return nil
 		}
 	}
-	b, err := json.Marshal(m.Payload)
+	b, err := appendJSON(make([]byte, 0, max(len(m.Raw), 64)+32), m.Payload)
 	if err != nil {
 		return fmt.Errorf("encode json: %w", err)
 	}
@@ -92,36 +92,34 @@ func (c Codec) Encode(m *Message) error {
 	return nil
 }
 
-// envelope is the JSON object line sinks write with envelope: true.
-type envelope struct {
-	ID      string            `json:"id"`
-	Key     string            `json:"key"`
-	Topic   string            `json:"topic"`
-	Meta    map[string]string `json:"meta"`
-	Payload json.RawMessage   `json:"payload"`
-}
-
 // AppendEnvelope appends m as one JSON object {"id","key","topic","meta","payload"}
 // to buf. The payload is m.Body embedded as JSON when it is valid JSON,
 // else as a JSON string.
 func AppendEnvelope(buf []byte, m *Message) ([]byte, error) {
-	e := envelope{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta}
-	if e.Meta == nil {
-		e.Meta = map[string]string{}
-	}
-	body := bytes.TrimSpace(m.Body)
-	if len(body) > 0 && json.Valid(body) {
-		e.Payload = body
+	buf = append(buf, `{"id":`...)
+	buf = appendJSONString(buf, m.ID)
+	buf = append(buf, `,"key":`...)
+	buf = appendJSONString(buf, m.Key)
+	buf = append(buf, `,"topic":`...)
+	buf = appendJSONString(buf, m.Topic)
+	buf = append(buf, `,"meta":`...)
+	if m.Meta == nil {
+		buf = append(buf, "{}"...)
 	} else {
-		s, err := json.Marshal(string(m.Body))
-		if err != nil {
-			return buf, err
+		buf, _ = appendJSON(buf, m.Meta) // map[string]string cannot fail
+	}
+	buf = append(buf, `,"payload":`...)
+	if body := bytes.TrimSpace(m.Body); len(body) > 0 && json.Valid(body) {
+		if bytes.IndexByte(body, '\n') >= 0 { // keep the envelope on one line
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, body); err != nil {
+				return buf, fmt.Errorf("encode envelope: %w", err)
+			}
+			body = compact.Bytes()
 		}
-		e.Payload = s
+		buf = append(buf, body...)
+	} else {
+		buf = appendJSONString(buf, string(m.Body))
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return buf, fmt.Errorf("encode envelope: %w", err)
-	}
-	return append(buf, b...), nil
+	return append(buf, '}'), nil
 }
