@@ -70,7 +70,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				return nil
 			}
 			select {
-			case h.s.buffered <- h.s.toMessage(km, c):
+			case h.s.buffered <- toMessage(km, c):
 			case <-ctx.Done():
 				return nil
 			}

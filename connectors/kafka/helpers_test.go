@@ -170,3 +170,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 var errTest = errors.New("test failure")
+
+func brokerStart(partitions int32) (*broker.Cluster, error) {
+	return broker.Start(broker.Options{Addr: "127.0.0.1:0", Logger: testLogger()},
+		kfake.SeedTopics(partitions, "in", "out"))
+}

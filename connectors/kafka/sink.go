@@ -8,22 +8,18 @@ import (
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
-	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
-	wmessage "github.com/ThreeDotsLabs/watermill/message"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
-	"github.com/google/uuid"
 )
 
 // sink publishes through one Sarama AsyncProducer shared by every Write:
 // many writes and many batches are in flight at once, and each Write
 // returns when the brokers acknowledged (or refused) all of its messages.
 type sink struct {
-	topic     string
-	logger    *slog.Logger
-	producer  sarama.AsyncProducer
-	marshaler wkafka.Marshaler
-	wg        sync.WaitGroup // the two result loops
+	topic    string
+	logger   *slog.Logger
+	producer sarama.AsyncProducer
+	wg       sync.WaitGroup // the two result loops
 
 	mu     sync.RWMutex // Write holds it shared while sending; Close exclusively
 	closed bool
@@ -47,7 +43,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		return nil, fmt.Errorf("kafka sink: cannot reach brokers %v: %w", brokers, err)
 	}
 	s := &sink{
-		topic: topic, producer: producer, marshaler: wkafka.DefaultMarshaler{},
+		topic: topic, producer: producer,
 		logger: loggerOf(env).With("connector", "kafka", "topic", topic, "role", env.Role),
 	}
 	s.wg.Add(2)
@@ -145,7 +141,7 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	w := newPendingWrite(len(msgs))
 	records := make([]*sarama.ProducerMessage, len(msgs))
 	for i, m := range msgs {
-		pm, err := s.record(m)
+		pm, err := toRecord(s.topic, m)
 		if err != nil {
 			return fmt.Errorf("kafka sink %q: message %s: %w", s.topic, m.ID, err)
 		}
@@ -184,27 +180,6 @@ func (s *sink) send(ctx context.Context, w *pendingWrite, records []*sarama.Prod
 		}
 	}
 	return nil
-}
-
-// record converts m with watermill-kafka's marshaler (metadata as
-// headers plus the watermill UUID header) and adds the key.
-func (s *sink) record(m *message.Message) (*sarama.ProducerMessage, error) {
-	id := m.ID
-	if id == "" {
-		id = uuid.NewString()
-	}
-	wm := wmessage.NewMessage(id, m.Body)
-	if m.Meta != nil {
-		wm.Metadata = m.Meta
-	}
-	pm, err := s.marshaler.Marshal(s.topic, wm)
-	if err != nil {
-		return nil, err
-	}
-	if m.Key != "" {
-		pm.Key = sarama.StringEncoder(m.Key)
-	}
-	return pm, nil
 }
 
 // Close waits for what is in flight, then stops the producer.

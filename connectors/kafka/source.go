@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
-	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +18,7 @@ import (
 var errSourceClosed = errors.New("kafka source closed")
 
 // source reads a consumer group's partitions into one bounded buffer.
+// Records convert as watermill-kafka's DefaultMarshaler does (convert.go).
 // Each partition is read by Sarama in its own goroutine (ConsumeClaim);
 // Read hands out up to len(buf) of what is buffered. Many messages of one
 // partition can be in flight and acked in any order: the committed
@@ -30,16 +29,15 @@ var errSourceClosed = errors.New("kafka source closed")
 // moved to another member meanwhile (the new owner reads it again from
 // the committed offset). Either way it is redelivered: at least once.
 type source struct {
-	flow        string
-	topics      []string
-	logger      *slog.Logger
-	client      sarama.Client
-	group       sarama.ConsumerGroup
-	unmarshaler wkafka.Unmarshaler
-	handler     *groupHandler
-	lag         *prometheus.GaugeVec
-	window      int           // tracked offsets per partition
-	drainFor    time.Duration // how long a rebalance waits for in-flight messages
+	flow     string
+	topics   []string
+	logger   *slog.Logger
+	client   sarama.Client
+	group    sarama.ConsumerGroup
+	handler  *groupHandler
+	lag      *prometheus.GaugeVec
+	window   int           // tracked offsets per partition
+	drainFor time.Duration // how long a rebalance waits for in-flight messages
 
 	buffered chan *message.Message // read from Kafka, not yet handed out
 	retry    *redeliveries
@@ -85,7 +83,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 	size := bufferSize(env)
 	s := &source{
 		flow: env.Flow, topics: topics, logger: loggerOf(env).With("connector", "kafka", "group", group),
-		client: client, group: cg, unmarshaler: wkafka.DefaultMarshaler{}, lag: lag,
+		client: client, group: cg, lag: lag,
 		window:   max(4*size, 1024),
 		drainFor: sc.Consumer.Group.Rebalance.Timeout / 2,
 		buffered: make(chan *message.Message, size),
@@ -221,25 +219,4 @@ func (s *source) Close() error {
 		return fmt.Errorf("kafka source close: %w", err)
 	}
 	return nil
-}
-
-// toMessage converts a Kafka record with watermill-kafka's unmarshaler:
-// headers become metadata, the watermill UUID header becomes the id.
-func (s *source) toMessage(km *sarama.ConsumerMessage, c *partitionClaim) *message.Message {
-	m := &message.Message{
-		Key: string(km.Key), Topic: km.Topic, Raw: km.Value,
-		Partition: km.Partition, Offset: km.Offset, Ref: c,
-	}
-	wm, err := s.unmarshaler.Unmarshal(km)
-	if err != nil {
-		s.logger.Error("kafka message headers unreadable; passing it on without metadata",
-			"topic", km.Topic, "partition", km.Partition, "offset", km.Offset, "err", err)
-	} else {
-		m.ID, m.Meta = wm.UUID, wm.Metadata
-	}
-	if m.ID == "" {
-		// Not written by watermill: an id that stays the same on redelivery.
-		m.ID = km.Topic + "-" + strconv.Itoa(int(km.Partition)) + "-" + strconv.FormatInt(km.Offset, 10)
-	}
-	return m
 }

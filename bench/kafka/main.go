@@ -1,0 +1,270 @@
+// Command kafka is the Kafka workload of `make bench`: it pre-loads
+// messages into an 8-partition topic of the in-process broker, then
+// measures, in the same run and against the same broker,
+//
+//   - the ceiling: a bare franz-go loop that consumes every message and
+//     produces it to another topic, waiting for the broker's acks;
+//   - flow W2 (filter then map, kafka source to kafka sink) run by the
+//     flowrun runtime, until every input message is acked or filtered.
+//
+// It prints msgs/s for both and their ratio. Figures depend on the
+// machine; the broker (kfake) runs in the same process and competes for
+// the same CPUs, so both numbers are lower than against a real cluster.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/connectors/kafka/broker"
+	"github.com/flowrun/flowrun/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	_ "github.com/flowrun/flowrun/connectors/kafka"
+	_ "github.com/flowrun/flowrun/middleware"
+	_ "github.com/flowrun/flowrun/stages"
+)
+
+const partitions = 8
+
+var profile string // -cpuprofile
+
+// w2 is flow W2: keep large EUR payments and reshape them.
+const w2 = `version: 1
+name: w2-kafka
+source:
+  kafka: {brokers: ["%s"], topic: payments, group: w2-bench}
+concurrency: %d
+max_demand: %d
+stages:
+  - filter: payload.amount > 500 && payload.currency == "EUR"
+  - map: '{"id": payload.id, "user": payload.user, "amount_cents": payload.amount*100, "big": payload.amount > 5000}'
+sink:
+  kafka: {brokers: ["%s"], topic: w2.out}
+`
+
+func main() {
+	messages := flag.Int("messages", 1_000_000, "messages to pre-load and process")
+	concurrency := flag.Int("concurrency", 4, "the flow's concurrency")
+	maxDemand := flag.Int("max-demand", 500, "the flow's max_demand")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the flow run to this file")
+	flag.Parse()
+	profile = *cpuProfile
+	if err := bench(*messages, *concurrency, *maxDemand); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/kafka:", err)
+		os.Exit(1)
+	}
+}
+
+func bench(n, concurrency, maxDemand int) error {
+	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0"},
+		kfake.SeedTopics(partitions, "payments", "ceiling.out", "w2.out"))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	addr := b.Addr()
+
+	start := time.Now()
+	if err := preload(addr, n); err != nil {
+		return fmt.Errorf("pre-load: %w", err)
+	}
+	fmt.Printf("kafka: pre-loaded %d messages into %d partitions in %s\n", n, partitions, time.Since(start).Round(time.Millisecond))
+
+	ceiling, err := bareLoop(addr, n)
+	if err != nil {
+		return fmt.Errorf("franz-go loop: %w", err)
+	}
+	report("franz-go consume-then-produce (ceiling)", n, ceiling)
+
+	flow, err := runFlow(addr, n, concurrency, maxDemand)
+	if err != nil {
+		return fmt.Errorf("flow W2: %w", err)
+	}
+	report(fmt.Sprintf("flowrun flow W2 (concurrency %d, max_demand %d)", concurrency, maxDemand), n, flow)
+	fmt.Printf("kafka: flow / ceiling = %.2f\n", ceiling.Seconds()/flow.Seconds())
+	return nil
+}
+
+func report(what string, n int, d time.Duration) {
+	fmt.Printf("kafka: %-55s %10.0f msgs/s  (%d in %s)\n", what, float64(n)/d.Seconds(), n, d.Round(time.Millisecond))
+}
+
+type payment struct {
+	ID       int     `json:"id"`
+	User     string  `json:"user"`
+	Amount   float64 `json:"amount"`
+	Currency string  `json:"currency"`
+}
+
+func preload(addr string, n int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("payments"), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	currencies := []string{"EUR", "USD", "GBP"}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := range n {
+		body, _ := json.Marshal(payment{ID: i, User: fmt.Sprintf("user-%d", i%1000),
+			Amount: float64(rng.IntN(1_000_000)) / 100, Currency: currencies[rng.IntN(len(currencies))]})
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Key: fmt.Appendf(nil, "user-%d", i%1000), Value: body},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+				wg.Done()
+			})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// bareLoop consumes every message and produces a copy, as fast as
+// franz-go goes: the most any consume-then-produce program can do here.
+func bareLoop(addr string, n int) (time.Duration, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("payments"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("ceiling.out"))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	start := time.Now()
+	for consumed := 0; consumed < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return 0, err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			consumed++
+			wg.Add(1)
+			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+				wg.Done()
+			})
+		})
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// runFlow runs W2 in this process until every message is settled.
+func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "bench-kafka")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "w2.yaml")
+	if err := os.WriteFile(path, fmt.Appendf(nil, w2, addr, concurrency, maxDemand, addr), 0o600); err != nil {
+		return 0, err
+	}
+	flow, ds := compiler.CompileFile(path)
+	if flow == nil {
+		return 0, fmt.Errorf("compile: %v", ds)
+	}
+	reg := prometheus.NewRegistry()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := runtime.New(flow, runtime.Options{Logger: logger, Metrics: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := p.Run(ctx)
+		done <- err
+	}()
+	// The clock starts at the first settled message: joining the consumer
+	// group is a one-off cost of a few seconds, not throughput.
+	deadline := time.After(10 * time.Minute)
+	first := 0
+	for {
+		settled, err := settledCount(reg)
+		if err != nil {
+			return 0, err
+		}
+		if first == 0 && settled > 0 {
+			first, start = settled, time.Now()
+		}
+		if settled >= n {
+			break
+		}
+		select {
+		case err := <-done:
+			return 0, fmt.Errorf("flow stopped after %d messages: %v", settled, err)
+		case <-deadline:
+			return 0, fmt.Errorf("only %d of %d messages settled in 10 minutes", settled, n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// Scale to n messages: the first ones settled before the clock started.
+	elapsed := time.Duration(float64(time.Since(start)) * float64(n) / float64(n-first+1))
+	cancel()
+	return elapsed, <-done
+}
+
+// settledCount is flowrun_messages_total over the acked and filtered outcomes.
+func settledCount(reg *prometheus.Registry) (int, error) {
+	families, err := reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "flowrun_messages_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && strings.Contains("acked filtered", l.GetValue()) {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return int(total), nil
+}
