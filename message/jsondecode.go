@@ -57,7 +57,7 @@ func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
 // ordinary interface to the rest of the program and to the GC.
 func (d *jsonDecoder) boxString(s string) any {
 	if len(d.strings) == cap(d.strings) {
-		d.strings = make([]string, 0, 16)
+		d.strings = make([]string, 0, 8+cap(d.strings)) // 8 first: most events are small
 	}
 	d.strings = append(d.strings, s)
 	var v any
@@ -69,7 +69,7 @@ func (d *jsonDecoder) boxString(s string) any {
 // boxFloat is boxString for numbers.
 func (d *jsonDecoder) boxFloat(f float64) any {
 	if len(d.floats) == cap(d.floats) {
-		d.floats = make([]float64, 0, 8)
+		d.floats = make([]float64, 0, 4+cap(d.floats))
 	}
 	d.floats = append(d.floats, f)
 	var v any

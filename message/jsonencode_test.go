@@ -61,10 +61,10 @@ func FuzzAppendJSONRoundTrip(f *testing.F) {
 
 func TestAppendEnvelope(t *testing.T) {
 	for body, want := range map[string]string{
-		`{"a": 1}`:       `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":{"a": 1}}`,
+		`{"a": 1}`:        `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":{"a": 1}}`,
 		"{\n \"a\": 1\n}": `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":{"a":1}}`,
-		`not json`:       `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":"not json"}`,
-		``:               `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":""}`,
+		`not json`:        `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":"not json"}`,
+		``:                `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":""}`,
 	} {
 		m := &Message{ID: `i"d`, Key: "k", Topic: "t", Meta: map[string]string{"b": "x", "a": "1"}, Body: []byte(body)}
 		got, err := AppendEnvelope(nil, m)

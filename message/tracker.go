@@ -14,9 +14,9 @@ type Tracker struct {
 	mu        sync.Mutex
 	failure   *Failure
 
-	// Source is the message as read, for Ack/Nack and the dead letter.
-	// Its Raw and Meta are never modified.
-	Source Message
+	src  *Message          // the message the source read (stages change its payload)
+	key  string            // src.Key as read
+	meta map[string]string // src.Meta as read (stages copy it before writing)
 	// DedupeKey, when set, is remembered by the dedupe middleware once
 	// the message has been acked.
 	DedupeKey string
@@ -33,10 +33,23 @@ type Failure struct {
 
 // NewTracker starts tracking src with one message in flight (src itself).
 func NewTracker(src *Message, done func(*Tracker)) *Tracker {
-	t := &Tracker{Source: *src, done: done}
-	t.Source.Tracker = nil
+	t := &Tracker{src: src, key: src.Key, meta: src.Meta, done: done}
 	t.pending.Store(1)
 	return t
+}
+
+// Source is the message the source read, for Ack and Nack: its ID,
+// Topic, Raw, Partition, Offset and Ref are as read; its payload, key and
+// metadata may since have been changed by stages (see Original).
+func (t *Tracker) Source() *Message { return t.src }
+
+// Original returns a copy of the message as it was read: raw bytes, key
+// and metadata as read, payload not yet decoded. It is what the dead
+// letter receives and what a retry starts again from.
+func (t *Tracker) Original() Message {
+	s := t.src
+	return Message{ID: s.ID, Key: t.key, Topic: s.Topic, Meta: t.meta, Raw: s.Raw,
+		Partition: s.Partition, Offset: s.Offset, Ref: s.Ref}
 }
 
 // Add accounts for n more derived messages (n may be negative).

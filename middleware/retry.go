@@ -115,9 +115,7 @@ func (p *retryPolicy) wrap(next registry.Handler) registry.Handler {
 		var result []*message.Message
 		_, err := p.run(func() context.Context { return x.Ctx }, func(n int) error {
 			x.Attempts = n
-			// A source that hands over a decoded payload shares it with
-			// Tracker.Source: work on a copy from the first attempt on.
-			if n > 1 || m.Tracker != nil && m.Tracker.Source.Decoded {
+			if n > 1 {
 				Restore(m)
 			}
 			var err error
@@ -150,32 +148,9 @@ func Restore(m *message.Message) {
 	if t == nil {
 		return
 	}
-	*m = t.Source
+	*m = t.Original()
 	m.Tracker, m.More = t, more
-	// Copies, so that changes of the next attempt never reach t.Source,
-	// which the dead letter still needs as read.
-	m.Meta = maps.Clone(t.Source.Meta)
-	if m.Decoded {
-		m.Payload = clonePayload(m.Payload)
-	}
-}
-
-// clonePayload deep-copies the containers of a decoded payload; other
-// values (strings, numbers, bytes from a codec) are not changed in place.
-func clonePayload(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		c := make(map[string]any, len(v))
-		for k, e := range v {
-			c[k] = clonePayload(e)
-		}
-		return c
-	case []any:
-		c := make([]any, len(v))
-		for i, e := range v {
-			c[i] = clonePayload(e)
-		}
-		return c
-	}
-	return v
+	// A copy, so that changes of the next attempt never reach the
+	// metadata the dead letter still needs as read.
+	m.Meta = maps.Clone(m.Meta)
 }

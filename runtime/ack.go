@@ -25,7 +25,7 @@ func (p *Pipeline) settle(t *message.Tracker) {
 		p.nack(t, f.Err)
 		return
 	}
-	p.source.Ack(&t.Source)
+	p.source.Ack(t.Source())
 	for _, h := range p.onAck {
 		h(t)
 	}
@@ -39,8 +39,8 @@ func (p *Pipeline) settle(t *message.Tracker) {
 }
 
 func (p *Pipeline) nack(t *message.Tracker, err error) {
-	p.log.Warn("message failed; nacked so the source can redeliver it", "id", t.Source.ID, "error", err)
-	p.source.Nack(&t.Source, err)
+	p.log.Warn("message failed; nacked so the source can redeliver it", "id", t.Source().ID, "error", err)
+	p.source.Nack(t.Source(), err)
 	p.nacked.Add(1)
 	p.outcome.nacked.Inc()
 }
@@ -48,7 +48,7 @@ func (p *Pipeline) nack(t *message.Tracker, err error) {
 // toDeadLetter queues the original message, bytes intact, with the
 // failure in its metadata. False when the queue is closed (drain timeout).
 func (p *Pipeline) toDeadLetter(t *message.Tracker, f *message.Failure) bool {
-	src := &t.Source
+	src := t.Original()
 	meta := maps.Clone(src.Meta)
 	if meta == nil {
 		meta = make(map[string]string, 4)

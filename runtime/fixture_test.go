@@ -13,9 +13,9 @@ import (
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/dsl"
 	"github.com/flowrun/flowrun/message"
+	_ "github.com/flowrun/flowrun/middleware"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/flowrun/flowrun/runtime"
-	_ "github.com/flowrun/flowrun/middleware"
 	_ "github.com/flowrun/flowrun/stages"
 )
 

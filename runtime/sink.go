@@ -119,8 +119,8 @@ func (w *dlqWriter) run() {
 				w.p.nack(t, err)
 				continue
 			}
-			w.p.log.Warn("message dead-lettered", "id", t.Source.ID, "error_stage", m.Meta["error_stage"], "error", m.Meta["error"])
-			w.p.source.Ack(&t.Source)
+			w.p.log.Warn("message dead-lettered", "id", t.Source().ID, "error_stage", m.Meta["error_stage"], "error", m.Meta["error"])
+			w.p.source.Ack(t.Source())
 			w.p.dead.Add(1)
 			w.p.outcome.deadLettered.Inc()
 		}

@@ -116,7 +116,7 @@ func TestMeta(t *testing.T) {
 		"flag", "payload.n > 1",
 	))
 	m := newMsg(`{"n": 3, "r": 1.5, "big": 1e15, "name": "y"}`)
-	source := m.Tracker.Source.Meta
+	source := m.Tracker.Original().Meta
 	if _, err := apply(t, x, s, m); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestSplit(t *testing.T) {
 	out[0].SetMeta("origin", "child-0")
 	out[1].SetMeta("extra", "1")
 	if m.Meta["origin"] != "test" || out[2].Meta["origin"] != "test" || out[1].Meta["origin"] != "test" ||
-		m.Tracker.Source.Meta["origin"] != "test" || out[0].Meta["origin"] != "child-0" || out[1].Meta["extra"] != "1" {
+		m.Tracker.Original().Meta["origin"] != "test" || out[0].Meta["origin"] != "child-0" || out[1].Meta["extra"] != "1" {
 		t.Errorf("meta leaked: parent %v, children %v %v %v", m.Meta, out[0].Meta, out[1].Meta, out[2].Meta)
 	}
 	if _, ok := m.Meta["extra"]; ok {
