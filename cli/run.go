@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -135,6 +136,11 @@ func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline) (*htt
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	// Profiles of a live flow; the server binds loopback unless told otherwise.
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { // owned: ends on srv.Shutdown
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -100,6 +100,9 @@ type BatchPlan struct {
 	Timeout time.Duration
 	Key     *expression.Program // nil: one batch
 	Reduce  *expression.Program // nil: the sink receives the batch in one write
+	// MaxBuffered bounds the messages held across all open batches; the
+	// oldest batch is flushed early when it is reached.
+	MaxBuffered int
 }
 
 // RoutePlan is what the route stage builds: the first matching When wins.

@@ -24,6 +24,8 @@ type batcher struct {
 	sizes   prometheus.Observer
 	open    map[batchKey]*openBatch
 	pending []*openBatch // by deadline (all share one timeout, so FIFO order is deadline order)
+	held    int          // messages in open batches
+	early   prometheus.Counter
 }
 
 type batchKey struct {
@@ -44,6 +46,7 @@ func newBatcher(p *Pipeline, name string, plan *registry.BatchPlan, in *edge, ou
 		x:     registry.NewExec(work, p.flow.Name, p.flow.Source.Codec, p.log),
 		stage: p.metrics.stage(p.flow.Name, name),
 		sizes: p.metrics.batchSize.WithLabelValues(p.flow.Name, name),
+		early: p.metrics.batchEarly.WithLabelValues(p.flow.Name, name),
 		open:  map[batchKey]*openBatch{}}
 }
 
@@ -106,6 +109,14 @@ func (b *batcher) add(m *message.Message) {
 		}
 		keyValue, id.key = v, registry.ToString(v)
 	}
+	limit := b.plan.MaxBuffered
+	if limit == 0 {
+		limit = max(10000, b.plan.Size)
+	}
+	for b.held >= limit && len(b.pending) > 0 { // many keys: bound memory
+		b.early.Inc()
+		b.flush(b.pending[0])
+	}
 	ob := b.open[id]
 	if ob == nil {
 		ob = &openBatch{id: id, keyValue: keyValue, deadline: time.Now().Add(b.plan.Timeout),
@@ -114,6 +125,7 @@ func (b *batcher) add(m *message.Message) {
 		b.pending = append(b.pending, ob)
 	}
 	ob.msgs = append(ob.msgs, m)
+	b.held++
 	if len(ob.msgs) >= b.plan.Size {
 		b.flush(ob)
 	}
@@ -126,6 +138,7 @@ func (b *batcher) flush(ob *openBatch) {
 		return
 	}
 	ob.flushed = true
+	b.held -= len(ob.msgs)
 	delete(b.open, ob.id)
 	for len(b.pending) > 0 && b.pending[0].flushed {
 		b.pending = b.pending[1:]

@@ -18,6 +18,7 @@ type metrics struct {
 	stageErrors   *prometheus.CounterVec
 	messages      *prometheus.CounterVec
 	batchSize     *prometheus.HistogramVec
+	batchEarly    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,6 +46,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batchSize: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flowrun_batch_size", Help: "Messages per flushed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14)}, stage)),
+		batchEarly: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowrun_batch_early_flushes_total", Help: "Batches flushed before size or timeout because max_buffered was reached."}, stage)),
 	}
 }
 

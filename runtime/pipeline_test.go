@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestFilterMapDeliversExactlyAndAcksAll(t *testing.T) {
@@ -282,5 +283,40 @@ dead_letter: {tsink: {name: big-dlq}}
 `)
 	if len(sink.bodies()) != 1 || len(dlq.messages()) != 1 || dlq.messages()[0].Meta["error_stage"] != "source" {
 		t.Fatalf("sink %q, dlq %v", sink.bodies(), dlq.messages())
+	}
+}
+
+func TestManyKeysFlushOldestBatchAtMaxBuffered(t *testing.T) {
+	var bodies []string
+	for i := 0; i < 50; i++ {
+		bodies = append(bodies, fmt.Sprintf(`{"user":"u%d"}`, i)) // 50 keys, one message each
+	}
+	src := newSource(t, "mb", bodies...)
+	sink := newSink(t, "mb-out")
+	reg := prometheus.NewRegistry()
+	flow := compile(t, `
+version: 1
+name: mb
+source: {tsrc: {name: mb}}
+concurrency: 1
+stages:
+  - batch: {size: 10, timeout: 1h, key: payload.user, max_buffered: 10}
+sink: {tsink: {name: mb-out}}
+`)
+	if _, err := runtime.New(flow, runtime.Options{Metrics: reg}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 10 keys open at a time: each further key flushes the oldest early; the drain flushes the last 10.
+	if early := metricValue(t, reg, `flowrun_batch_early_flushes_total{flow="mb",stage="batch_0"}`); early != 40 {
+		t.Fatalf("%v early flushes, want 40", early)
+	}
+	sink.mu.Lock()
+	writes := len(sink.writes)
+	sink.mu.Unlock()
+	if writes != 50 || len(sink.bodies()) != 50 {
+		t.Fatalf("%d writes of %d messages, want 50 single-message batches", writes, len(sink.bodies()))
+	}
+	if acked, _ := src.counts(); acked != 50 {
+		t.Fatalf("acked %d", acked)
 	}
 }

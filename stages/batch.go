@@ -18,10 +18,13 @@ func init() {
 			{Name: "timeout", Type: registry.Duration, Default: time.Second, Min: registry.F(0.001), Doc: "flush a batch this long after its first message"},
 			{Name: "key", Type: registry.Expr, Scope: expression.MessageScope, Doc: "batches are kept per value of this expression"},
 			{Name: "reduce", Type: registry.Expr, Scope: expression.ReduceScope, Doc: "turns the batch into one message; batch (the payloads) and batch_key are in scope"},
+			{Name: "max_buffered", Type: registry.Int, Default: 10000, Min: registry.F(1),
+				Doc: "most messages held across all open batches (many keys); when reached, the oldest batch is flushed early, so memory stays bounded"},
 		}},
 		Build: func(_ *registry.Build, v any) (any, error) {
 			c := v.(registry.Config)
-			return &registry.BatchPlan{Size: c.Int("size"), Timeout: c.Duration("timeout"), Key: c.Expr("key"), Reduce: c.Expr("reduce")}, nil
+			return &registry.BatchPlan{Size: c.Int("size"), Timeout: c.Duration("timeout"), Key: c.Expr("key"), Reduce: c.Expr("reduce"),
+				MaxBuffered: max(c.Int("max_buffered"), c.Int("size"))}, nil
 		},
 	})
 }
