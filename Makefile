@@ -11,7 +11,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowrun
 
 # Runs a finite example flow on the built-in connectors and prints its summary.
-run: build
+# (A plain build, sharing the go build cache, so it is quick after tests.)
+run:
+	$(GO) build -o $(BIN) ./cmd/flowrun
 	$(BIN) run --http-addr "" examples/flows/demo-payments.yaml
 
 # Everything that needs no server: unit, runtime and in-process Kafka tests
