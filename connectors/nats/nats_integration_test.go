@@ -101,3 +101,9 @@ func TestCheckReachesServerAndStream(t *testing.T) {
 		t.Errorf("sink check on a subject outside the stream = %v, want 'does not capture subject'", err)
 	}
 }
+
+// The connector inside real flowrun processes: SIGKILL, SIGTERM, dead
+// letter, and nats-server restarting mid-stream.
+func TestGraphConformance(t *testing.T) {
+	conformance.RunGraph(t, harness(), conformance.NATSService())
+}

@@ -20,6 +20,12 @@ import (
 // errSourceClosed is what Read returns once Close was called.
 var errSourceClosed = errors.New("nats source closed")
 
+// giveBackDelay delays the redelivery of messages a closing source
+// received but never handed out. Redelivered at once, they could go to
+// this source's own pull request, which the server still holds for a
+// moment (and then come back only after ack_wait).
+const giveBackDelay = time.Second
+
 // defaultMaxAckPending is used when the flow gives no in-flight limit.
 const defaultMaxAckPending = 1000
 
@@ -38,6 +44,7 @@ type source struct {
 	redeliveryDelay time.Duration
 
 	buffered chan jetstream.Msg
+	seen     *seen
 
 	ctx    context.Context // ends the consume loop
 	cancel context.CancelFunc
@@ -68,6 +75,7 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 		maxPending: maxPending, cfg: cfg,
 		redeliveryDelay: cfg.Duration("redelivery_delay"),
 		buffered:        make(chan jetstream.Msg, min(maxPending, 64)),
+		seen:            newSeen(),
 	}
 	if s.consumer, err = s.setup(ctx, cfg, maxPending); err != nil {
 		nc.Close()
@@ -163,10 +171,17 @@ func (s *source) run() {
 // handle parks m until Read takes it. While the channel is full it
 // blocks, and the client does not pull more.
 func (s *source) handle(m jetstream.Msg) {
+	switch fresh, ackAgain := s.seen.admit(streamSeq(m)); {
+	case ackAgain:
+		_ = m.Ack()
+		return
+	case !fresh:
+		return // held here already: its Ack or Nack settles this delivery too
+	}
 	select {
 	case s.buffered <- m:
 	case <-s.ctx.Done():
-		_ = m.Nak() // not handed out: let another consumer have it now
+		_ = m.NakWithDelay(giveBackDelay) // not handed out: see giveBackDelay
 	}
 }
 
@@ -201,6 +216,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 // means the message comes back after ack_wait: at least once.
 func (s *source) Ack(m *message.Message) {
 	if jm, ok := m.Ref.(jetstream.Msg); ok {
+		s.seen.done(streamSeq(jm), true)
 		if err := jm.Ack(); err != nil {
 			s.logger.Warn("nats ack failed; the message will be redelivered", "id", m.ID, "err", err)
 		}
@@ -214,6 +230,7 @@ func (s *source) Nack(m *message.Message, cause error) {
 		return
 	}
 	s.logger.Warn("nats message nacked", "id", m.ID, "subject", m.Topic, "err", cause)
+	s.seen.done(streamSeq(jm), false)
 	var err error
 	if s.redeliveryDelay > 0 {
 		err = jm.NakWithDelay(s.redeliveryDelay)
@@ -232,7 +249,7 @@ func (s *source) Close() error {
 		s.cancel()
 		s.wg.Wait()
 		for len(s.buffered) > 0 {
-			_ = (<-s.buffered).Nak()
+			_ = (<-s.buffered).NakWithDelay(giveBackDelay)
 		}
 		if err := s.nc.FlushTimeout(2 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			s.logger.Warn("nats flush at close failed; unsent acks mean redeliveries", "err", err)
@@ -255,6 +272,15 @@ func (s *source) toMessage(jm jetstream.Msg) *message.Message {
 		m.ID = s.stream + "-" + strconv.FormatUint(seq, 10)
 	}
 	return m
+}
+
+// streamSeq is the message's sequence in its stream (0 if unknown).
+func streamSeq(m jetstream.Msg) uint64 {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.Sequence.Stream
 }
 
 // fromHeaders splits NATS headers into id, key and metadata.

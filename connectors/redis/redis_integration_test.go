@@ -124,3 +124,9 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// The connector inside real flowrun processes: SIGKILL, SIGTERM, dead
+// letter, and redis-server restarting mid-stream.
+func TestGraphConformance(t *testing.T) {
+	conformance.RunGraph(t, harness(), conformance.RedisService())
+}
