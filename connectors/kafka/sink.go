@@ -44,7 +44,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	}
 	s := &sink{
 		topic: topic, producer: producer,
-		logger: loggerOf(env).With("connector", "kafka", "topic", topic, "role", env.Role),
+		logger: loggerOf(env).With("topic", topic),
 	}
 	s.wg.Add(2)
 	go func() {
@@ -89,6 +89,9 @@ func sinkConfig(cfg registry.Config) (*sarama.Config, error) {
 		if !sc.Version.IsAtLeast(sarama.V2_1_0_0) {
 			sc.Version = sarama.V2_1_0_0
 		}
+	}
+	if n := cfg.Int("max_message_bytes"); n > 0 {
+		sc.Producer.MaxMessageBytes = n
 	}
 	if cfg.Has("retries") {
 		sc.Producer.Retry.Max = cfg.Int("retries")

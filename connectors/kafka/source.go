@@ -82,7 +82,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 	}
 	size := bufferSize(env)
 	s := &source{
-		flow: env.Flow, topics: topics, logger: loggerOf(env).With("connector", "kafka", "group", group),
+		flow: env.Flow, topics: topics, logger: loggerOf(env).With("group", group),
 		client: client, group: cg, lag: lag,
 		window:   max(4*size, 1024),
 		drainFor: sc.Consumer.Group.Rebalance.Timeout / 2,
