@@ -64,7 +64,8 @@ func (b *lockedBuffer) String() string {
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *lockedBuffer // stdout and stderr
+	stdout  *lockedBuffer
 	metrics string // host:port of /metrics
 	done    chan struct{}
 	err     error
@@ -93,10 +94,17 @@ func writeFlow(t *testing.T, yaml string) string {
 // startProc runs flowrun with args; KAFKA_BROKERS is set to brokers.
 func startProc(t *testing.T, name, brokers string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &lockedBuffer{}, done: make(chan struct{})}
+	return startProcEnv(t, name, []string{"KAFKA_BROKERS=" + brokers}, args...)
+}
+
+// startProcEnv runs flowrun with args and extra environment variables;
+// stdout goes to p.stdout, both streams to p.out.
+func startProcEnv(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(flowrunBin, args...)
-	p.cmd.Env = append(os.Environ(), "KAFKA_BROKERS="+brokers)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = io.MultiWriter(p.out, p.stdout), p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

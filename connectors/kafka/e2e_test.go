@@ -5,8 +5,11 @@ package kafka_test
 // SIGTERM or killed with SIGKILL.
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -313,5 +316,76 @@ dead_letter:
 	}
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// The walk-through of docs/kafka.md with the example flows: load the
+// example payments with a flow, process them, print the output topic.
+func TestE2EExampleFlows(t *testing.T) {
+	b := startKafka(t)
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KAFKA_BROKERS=" + b.Addr(), "FLOWRUN_EXAMPLES=" + examples}
+	load := startProcEnv(t, "load", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-load-payments.yaml"))
+	select {
+	case <-load.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the load flow did not end at EOF")
+	}
+	if code := load.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("load flow exit %d", code)
+	}
+
+	// What the flow must produce, computed from the data file.
+	data, err := os.ReadFile(filepath.Join(examples, "data/payments.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var p struct {
+			ID, User, Currency, Country string
+			Amount                      float64
+		}
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Amount > 500 && p.Currency == "EUR" {
+			want = append(want, fmt.Sprintf(`%s {"cents":%d,"country":"%s","id":"%s","user":"%s"}`,
+				p.User, int(p.Amount*100), p.Country, p.ID, p.User))
+		}
+	}
+	slices.Sort(want)
+
+	process := startProcEnv(t, "process", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-large-eur-payments.yaml"))
+	waitUntil(t, "the large EUR payments", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) >= len(want) })
+	var got []string
+	for _, r := range readAll(t, b.Addr(), "payments.large") {
+		got = append(got, string(r.Key)+" "+string(r.Value))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("payments.large holds\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if code := process.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("process flow exit %d", code)
+	}
+
+	printer := startProcEnv(t, "print", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-print.yaml"))
+	waitUntil(t, "printed envelopes", 30*time.Second, func() bool { return strings.Count(printer.stdout.String(), "\n") >= len(want) })
+	if code := printer.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("print flow exit %d", code)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(printer.stdout.String()), "\n") {
+		var e struct {
+			Key, Topic string
+			Meta       map[string]string
+			Payload    map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil || e.Topic != "payments.large" || e.Meta["origin"] != "example-file" || e.Payload["user"] != e.Key {
+			t.Fatalf("printed %q (%v)", line, err)
+		}
 	}
 }
