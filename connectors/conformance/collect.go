@@ -71,11 +71,17 @@ func (c *collector) record(m *message.Message) {
 	c.counts[i]++
 }
 
-// waitFor waits until n distinct messages arrived.
-func (c *collector) waitFor(t *testing.T, n int, wait time.Duration, what string) {
+// waitFor waits until n distinct messages arrived, failing early when
+// one of the flow processes that should deliver them has exited.
+func (c *collector) waitFor(t *testing.T, n int, wait time.Duration, what string, running ...*flowProc) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
+		for _, p := range running {
+			if err := p.exited(); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
 		c.mu.Lock()
 		got, problems := c.distinct, c.problems
 		c.mu.Unlock()

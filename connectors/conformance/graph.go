@@ -107,12 +107,12 @@ func (h *Harness) sigkill(t *testing.T, bin string) {
 	file := flowFile(t, h.flow(flowName(), in, out, 200, nil))
 
 	first := startFlow(t, bin, file)
-	got.waitFor(t, total/5, h.Wait, "before the kill")
+	got.waitFor(t, total/5, h.Wait, "before the kill", first)
 	first.kill()
 	t.Logf("killed the flow with %d of %d messages out", got.count(), total)
 
 	second := startFlow(t, bin, file)
-	got.waitFor(t, total, 3*h.Wait, "after the restart")
+	got.waitFor(t, total, 3*h.Wait, "after the restart", second)
 	second.stop(30 * time.Second)
 	t.Logf("%d duplicates (at least once: redelivered after the kill)", got.duplicates())
 }
@@ -128,11 +128,11 @@ func (h *Harness) sigterm(t *testing.T, bin string) {
 	file := flowFile(t, h.flow(flowName(), in, out, 200, nil))
 
 	first := startFlow(t, bin, file)
-	got.waitFor(t, 100, h.Wait, "before SIGTERM")
+	got.waitFor(t, 100, h.Wait, "before SIGTERM", first)
 	first.stop(30 * time.Second)
 
 	second := startFlow(t, bin, file)
-	got.waitFor(t, total, 3*h.Wait, "after the restart")
+	got.waitFor(t, total, 3*h.Wait, "after the restart", second)
 	second.stop(30 * time.Second)
 	time.Sleep(h.Quiet) // late duplicates would show up now
 	if d := got.duplicates(); d > 0 {
@@ -175,8 +175,8 @@ func (h *Harness) deadLetter(t *testing.T, bin string) {
 		"dead_letter": map[string]any{h.Connector: dlq.rawSink},
 	}))
 	p := startFlow(t, bin, file)
-	good.waitFor(t, total-total/10, h.Wait, "sink")
-	dead.waitFor(t, total/10, h.Wait, "dead letter")
+	good.waitFor(t, total-total/10, h.Wait, "sink", p)
+	dead.waitFor(t, total/10, h.Wait, "dead letter", p)
 	p.stop(30 * time.Second)
 }
 
@@ -192,7 +192,7 @@ func (h *Harness) brokerRestart(t *testing.T, bin string, svc *Service) {
 	got := h.collect(t, out.srcCfg, b, h.sameAsSent(b))
 	p := startFlow(t, bin, h.writeFlow(t, in, out))
 
-	got.waitFor(t, before/5, h.Wait, "before the broker stopped")
+	got.waitFor(t, before/5, h.Wait, "before the broker stopped", p)
 	stopped := true
 	t.Cleanup(func() {
 		if stopped {
@@ -214,7 +214,7 @@ func (h *Harness) brokerRestart(t *testing.T, bin string, svc *Service) {
 	}
 	stopped = false
 	mustWrite(t, snk, b.msgs[before:], 50, 2*h.Wait)
-	got.waitFor(t, before+after, 4*h.Wait, "after the broker came back")
+	got.waitFor(t, before+after, 4*h.Wait, "after the broker came back", p)
 	if err := p.exited(); err != nil {
 		t.Fatal(err)
 	}
