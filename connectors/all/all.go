@@ -3,6 +3,7 @@ package all
 
 import (
 	// Built-in connectors (one package each).
+	_ "github.com/flowrun/flowrun/connectors/amqp"
 	_ "github.com/flowrun/flowrun/connectors/drop"
 	_ "github.com/flowrun/flowrun/connectors/file"
 	_ "github.com/flowrun/flowrun/connectors/generate"
