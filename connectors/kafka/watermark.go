@@ -53,6 +53,15 @@ func (w *watermark) push(offset int64) bool {
 
 // find returns the entry of offset, or nil when it is not tracked.
 func (w *watermark) find(offset int64) *entry {
+	if w.n == 0 {
+		return nil
+	}
+	// Offsets are usually consecutive: try its position directly first.
+	if d := offset - w.ring[w.head].offset; d >= 0 && d < int64(w.n) {
+		if e := w.at(int(d)); e.offset == offset {
+			return e
+		}
+	}
 	i := sort.Search(w.n, func(i int) bool { return w.at(i).offset >= offset })
 	if i < w.n && w.at(i).offset == offset {
 		return w.at(i)
