@@ -55,11 +55,14 @@ func (h *groupHandler) owned() map[string][]int32 {
 // ConsumeClaim moves one partition's messages into the source's buffer
 // until the session ends.
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
 	c := h.claim(claim.Topic(), claim.Partition())
 	if c == nil {
+		// Not set up: returning would end the session and rejoin in a loop.
+		h.s.logger.Error("kafka partition claimed without setup; not reading it", "topic", claim.Topic(), "partition", claim.Partition())
+		<-ctx.Done()
 		return nil
 	}
-	ctx := sess.Context()
 	for {
 		select {
 		case km, ok := <-claim.Messages():
