@@ -10,6 +10,7 @@ import (
 	_ "github.com/flowrun/flowrun/connectors/kafka"
 	_ "github.com/flowrun/flowrun/connectors/memory"
 	_ "github.com/flowrun/flowrun/connectors/nats"
+	_ "github.com/flowrun/flowrun/connectors/postgres"
 	_ "github.com/flowrun/flowrun/connectors/redis"
 	_ "github.com/flowrun/flowrun/connectors/stdio"
 )
