@@ -84,7 +84,7 @@ func TestOutboxRowsFromOpenTransactionsAreNotSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.Exec(`INSERT INTO `+tb.messages()+` (uuid, payload, metadata, transaction_id) VALUES ('from-app', 'outbox', '{}', pg_current_xact_id())`); err != nil {
+	if _, err := app.Exec(`INSERT INTO ` + tb.messages() + ` (uuid, payload, metadata, transaction_id) VALUES ('from-app', 'outbox', '{}', pg_current_xact_id())`); err != nil {
 		t.Fatal(err)
 	}
 	if err := sk.Write(ctx, []*message.Message{{ID: "later", Body: []byte("later")}}); err != nil {
