@@ -129,6 +129,16 @@ func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
 	if !ok {
 		return nil
 	}
+	check := spec.ValidateSink
+	if source {
+		check = spec.ValidateSource
+	}
+	if check != nil {
+		if err := check(v.(registry.Config)); err != nil {
+			c.buildError(dc.Config, err)
+			return nil
+		}
+	}
 	codec := message.JSON
 	if dc.Codec != nil {
 		var err error

@@ -40,6 +40,12 @@ type ConnectorSpec struct {
 	SinkFields   []Field
 	Source       func(ctx context.Context, cfg Config, env Env) (Source, error)
 	Sink         func(ctx context.Context, cfg Config, env Env) (Sink, error)
+	// ValidateSource and ValidateSink, when set, check relations between
+	// fields that Fields cannot express (one of topic/topics, heartbeat
+	// below session timeout) at validation time. Wrap an error with At
+	// (naming the field) so the diagnostic points there.
+	ValidateSource func(cfg Config) error
+	ValidateSink   func(cfg Config) error
 	// Check, when set, tries to reach the server and the topic/queue
 	// (`flowrun validate --connect`) without consuming or producing.
 	Check func(ctx context.Context, cfg Config, env Env) error

@@ -38,6 +38,15 @@ func init() {
 			return newSink(ctx, cfg, env)
 		},
 		Check: check,
+		ValidateSource: func(cfg registry.Config) error {
+			if _, err := sourceTopics(cfg); err != nil {
+				return registry.At(err, "topic")
+			}
+			if s, h := cfg.Duration("session_timeout"), cfg.Duration("heartbeat_interval"); h >= s {
+				return registry.At(fmt.Errorf("heartbeat_interval %s must be below session_timeout (%s); a third of it is usual", h, s), "heartbeat_interval")
+			}
+			return nil
+		},
 	})
 }
 
