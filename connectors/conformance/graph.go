@@ -35,7 +35,7 @@ func RunGraph(t *testing.T, h Harness, svc *Service) {
 	t.Run("FailuresGoToDeadLetter", func(t *testing.T) { h.deadLetter(t, bin) })
 	t.Run("BrokerRestartLosesNothing", func(t *testing.T) {
 		if svc == nil {
-			t.Skipf("no service given for %s: its broker runs in-process", h.Connector)
+			t.Skipf("%s: no broker service to restart", h.Connector)
 		}
 		h.brokerRestart(t, bin, svc)
 	})
@@ -102,17 +102,18 @@ func (h *Harness) sigkill(t *testing.T, bin string) {
 	in, out := h.destination(t), h.destination(t)
 	const total = 1000
 	b := newBatch(total, h.Features)
-	mustWrite(t, h.openSink(t, in.sinkCfg), b.msgs, 50, h.Wait)
 	got := h.collect(t, out.srcCfg, b, h.sameAsSent(b))
 	file := flowFile(t, h.flow(flowName(), in, out, 200, nil))
 
 	first := startFlow(t, bin, file)
+	w := startWrite(t, h.openSink(t, in.sinkCfg), b.msgs, 50, 4*h.Wait)
 	got.waitFor(t, total/5, h.Wait, "before the kill", first)
 	first.kill()
 	t.Logf("killed the flow with %d of %d messages out", got.count(), total)
 
 	second := startFlow(t, bin, file)
 	got.waitFor(t, total, 3*h.Wait, "after the restart", second)
+	w.wait(t, h.Wait)
 	second.stop(30 * time.Second)
 	t.Logf("%d duplicates (at least once: redelivered after the kill)", got.duplicates())
 }
@@ -123,16 +124,17 @@ func (h *Harness) sigterm(t *testing.T, bin string) {
 	in, out := h.destination(t), h.destination(t)
 	const total = 600
 	b := newBatch(total, h.Features)
-	mustWrite(t, h.openSink(t, in.sinkCfg), b.msgs, 50, h.Wait)
 	got := h.collect(t, out.srcCfg, b, h.sameAsSent(b))
 	file := flowFile(t, h.flow(flowName(), in, out, 200, nil))
 
 	first := startFlow(t, bin, file)
+	w := startWrite(t, h.openSink(t, in.sinkCfg), b.msgs, 50, 4*h.Wait)
 	got.waitFor(t, 100, h.Wait, "before SIGTERM", first)
 	first.stop(30 * time.Second)
 
 	second := startFlow(t, bin, file)
 	got.waitFor(t, total, 3*h.Wait, "after the restart", second)
+	w.wait(t, h.Wait)
 	second.stop(30 * time.Second)
 	time.Sleep(h.Quiet) // late duplicates would show up now
 	if d := got.duplicates(); d > 0 {
@@ -147,7 +149,6 @@ func (h *Harness) deadLetter(t *testing.T, bin string) {
 	in, out, dlq := h.destination(t), h.destination(t), h.destination(t)
 	const total = 200
 	b := newBatch(total, h.Features)
-	mustWrite(t, h.openSink(t, in.sinkCfg), b.msgs, 50, h.Wait)
 	name := flowName()
 	good := h.collect(t, out.srcCfg, b, func(i int, m *message.Message) error {
 		if i%10 == 3 {
@@ -175,8 +176,10 @@ func (h *Harness) deadLetter(t *testing.T, bin string) {
 		"dead_letter": map[string]any{h.Connector: dlq.rawSink},
 	}))
 	p := startFlow(t, bin, file)
+	w := startWrite(t, h.openSink(t, in.sinkCfg), b.msgs, 50, 2*h.Wait)
 	good.waitFor(t, total-total/10, h.Wait, "sink", p)
 	dead.waitFor(t, total/10, h.Wait, "dead letter", p)
+	w.wait(t, h.Wait)
 	p.stop(30 * time.Second)
 }
 
@@ -188,9 +191,9 @@ func (h *Harness) brokerRestart(t *testing.T, bin string, svc *Service) {
 	const before, after = 1000, 200
 	b := newBatch(before+after, h.Features)
 	snk := h.openSink(t, in.sinkCfg)
-	mustWrite(t, snk, b.msgs[:before], 50, h.Wait)
 	got := h.collect(t, out.srcCfg, b, h.sameAsSent(b))
 	p := startFlow(t, bin, h.writeFlow(t, in, out))
+	w := startWrite(t, snk, b.msgs[:before], 50, 6*h.Wait)
 
 	got.waitFor(t, before/5, h.Wait, "before the broker stopped", p)
 	stopped := true
@@ -213,8 +216,10 @@ func (h *Harness) brokerRestart(t *testing.T, bin string, svc *Service) {
 		t.Fatalf("start %s: %v", svc.Name, err)
 	}
 	stopped = false
-	mustWrite(t, snk, b.msgs[before:], 50, 2*h.Wait)
+	w2 := startWrite(t, snk, b.msgs[before:], 50, 4*h.Wait)
 	got.waitFor(t, before+after, 4*h.Wait, "after the broker came back", p)
+	w.wait(t, h.Wait)
+	w2.wait(t, h.Wait)
 	if err := p.exited(); err != nil {
 		t.Fatal(err)
 	}

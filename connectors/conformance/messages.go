@@ -76,8 +76,8 @@ func (b *batch) same(t testing.TB, f Features, i int, got *message.Message) {
 }
 
 // write sends msgs in Writes of size chunk.
-func write(snk registry.Sink, msgs []*message.Message, chunk int, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+func write(ctx context.Context, snk registry.Sink, msgs []*message.Message, chunk int, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for len(msgs) > 0 {
 		n := min(chunk, len(msgs))
@@ -89,10 +89,60 @@ func write(snk registry.Sink, msgs []*message.Message, chunk int, wait time.Dura
 	return nil
 }
 
-func mustWrite(t testing.TB, snk registry.Sink, msgs []*message.Message, chunk int, wait time.Duration) {
+// writing is a write running in the background, as a producer would:
+// some sinks (a webhook) return only once the reader acknowledged.
+type writing struct {
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+// startWrite writes msgs in the background; the test's cleanup stops it.
+func startWrite(t testing.TB, snk registry.Sink, msgs []*message.Message, chunk int, wait time.Duration) *writing {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writing{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(w.done)
+		w.err = write(ctx, snk, msgs, chunk, wait)
+	}()
+	t.Cleanup(func() { cancel(); <-w.done })
+	return w
+}
+
+// writings are several producers writing at once.
+type writings []*writing
+
+// startWrites spreads msgs round-robin over n background writers.
+func startWrites(t testing.TB, snk registry.Sink, msgs []*message.Message, n, chunk int, wait time.Duration) writings {
+	ws := make(writings, n)
+	for w := range ws {
+		var mine []*message.Message
+		for i := w; i < len(msgs); i += n {
+			mine = append(mine, msgs[i])
+		}
+		ws[w] = startWrite(t, snk, mine, chunk, wait)
+	}
+	return ws
+}
+
+func (ws writings) wait(t testing.TB, d time.Duration) {
 	t.Helper()
-	if err := write(snk, msgs, chunk, wait); err != nil {
-		t.Fatal(err)
+	for _, w := range ws {
+		w.wait(t, d)
+	}
+}
+
+// wait fails the test when the write failed or does not end within d.
+func (w *writing) wait(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case <-w.done:
+	case <-time.After(d):
+		w.cancel()
+		<-w.done
+	}
+	if w.err != nil {
+		t.Fatal(w.err)
 	}
 }
 

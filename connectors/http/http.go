@@ -1,0 +1,114 @@
+// Package http is the `http` connector: a webhook source (an HTTP server
+// that answers a request only once the flow has handled its message) and
+// an HTTP sink (a request per message, retried on 5xx and connection
+// errors).
+//
+// Webhook source: a POST (or PUT) to path becomes one message and the
+// request waits: 200 once the message is acknowledged (the flow handled
+// it), 503 when it was nacked, when the flow has no demand for it within
+// queue_timeout, or when it is not handled within ack_timeout — so the
+// caller retries, and nothing is lost that the caller did not give up
+// on. Other answers: 401 (bearer token or HMAC signature wrong), 404
+// (other path), 405 (other method), 413 (body over max_body).
+//
+// Message conventions, the same both ways (a flowrun HTTP sink feeds a
+// flowrun webhook with everything kept):
+//   - the body is the request body, untouched;
+//   - X-Message-Id is the id (else Idempotency-Key, else X-Request-Id,
+//     else a new UUID); X-Message-Key is the key;
+//   - every X-Meta-<name> header is metadata <name>, lowercased, its
+//     value percent-encoded (so any text travels, newlines included);
+//   - the headers listed in `headers` are metadata too, named by their
+//     lowercased header name (content-type by default);
+//   - the sink sends metadata content-type as the Content-Type header;
+//   - the topic is the path.
+//
+// Demand: Read takes waiting requests only against open demand and never
+// holds more than the flow's in-flight limit unanswered; the rest wait
+// (up to queue_timeout) in their handlers, costing no more than their
+// bodies.
+package http
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/flowrun/flowrun/registry"
+)
+
+// Header names of the conventions.
+const (
+	idHeader   = "X-Message-Id"
+	keyHeader  = "X-Message-Key"
+	metaPrefix = "X-Meta-"
+)
+
+func init() {
+	registry.RegisterConnector(&registry.ConnectorSpec{
+		Name:         "http",
+		Summary:      "HTTP: a webhook server that answers 200 once the flow handled the message (source), and POSTs with retries (sink, dead letter)",
+		SourceFields: sourceFields,
+		SinkFields:   sinkFields,
+		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
+			return newSource(ctx, cfg, env)
+		},
+		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
+			return newSink(ctx, cfg, env)
+		},
+		Check: check,
+	})
+}
+
+var sourceFields = []registry.Field{
+	{Name: "address", Type: registry.String, Default: "127.0.0.1:8080",
+		Doc: "host:port to listen on; loopback by default, 0.0.0.0:PORT to accept requests from other machines"},
+	{Name: "path", Type: registry.String, Default: "/", Doc: "the path that receives messages; others get 404"},
+	{Name: "max_body", Type: registry.Size, Default: 1 << 20, Min: registry.F(1),
+		Doc: "largest request body; a larger one gets 413"},
+	{Name: "queue_timeout", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001),
+		Doc: "how long a request waits for the flow to have demand for it before 503 (Retry-After: 1)"},
+	{Name: "ack_timeout", Type: registry.Duration, Default: 30 * time.Second, Min: registry.F(0.001),
+		Doc: "how long a request waits for its message to be handled before 503 (the flow may still handle it: the caller's retry is then a duplicate)"},
+	{Name: "bearer_token", Type: registry.String, Secret: true,
+		Doc: "require Authorization: Bearer <token>, e.g. \"${WEBHOOK_TOKEN}\""},
+	{Name: "hmac_secret", Type: registry.String, Secret: true,
+		Doc: "require signature_header to be sha256=<hex HMAC-SHA256 of the body with this secret> (GitHub style), e.g. \"${WEBHOOK_SECRET}\""},
+	{Name: "signature_header", Type: registry.String, Default: "X-Signature-256",
+		Doc: "the header holding the HMAC signature (GitHub: X-Hub-Signature-256)"},
+	{Name: "tls_cert", Type: registry.String, Doc: "PEM certificate file: serve HTTPS (with tls_key)"},
+	{Name: "tls_key", Type: registry.String, Doc: "PEM private key file of tls_cert"},
+	{Name: "headers", Type: registry.List, Elem: &registry.Field{Type: registry.String}, Default: []any{"Content-Type"},
+		Doc: "request headers copied to metadata under their lowercased names (X-Meta-* always are)"},
+	{Name: "max_in_flight", Type: registry.Int, Min: registry.F(1),
+		Doc: "most messages handed to the flow and not yet answered (default: the flow's in-flight limit)"},
+}
+
+var sinkFields = []registry.Field{
+	{Name: "url", Type: registry.String, Required: true, Doc: "where to send each message, http:// or https://"},
+	{Name: "method", Type: registry.String, Default: "POST", Enum: []string{"POST", "PUT"}, Doc: "request method"},
+	{Name: "headers", Type: registry.Map, Elem: &registry.Field{Type: registry.String},
+		Doc: "fixed request headers, e.g. {Authorization: \"Bearer ${API_TOKEN}\"}"},
+	{Name: "content_type", Type: registry.String, Default: "application/json",
+		Doc: "Content-Type when the message has no content-type metadata"},
+	{Name: "bearer_token", Type: registry.String, Secret: true, Doc: "send Authorization: Bearer <token>"},
+	{Name: "hmac_secret", Type: registry.String, Secret: true,
+		Doc: "sign each body: signature_header = sha256=<hex HMAC-SHA256>, as the webhook source checks"},
+	{Name: "signature_header", Type: registry.String, Default: "X-Signature-256", Doc: "the header carrying the signature"},
+	{Name: "tls_ca", Type: registry.String, Doc: "PEM file of the CA that signed the server's certificate (default: the system's)"},
+	{Name: "timeout", Type: registry.Duration, Default: 10 * time.Second, Min: registry.F(0.001), Doc: "time limit of one request"},
+	{Name: "retry_for", Type: registry.Duration, Default: 30 * time.Second, Min: registry.F(0),
+		Doc: "how long one write retries 5xx, 429 and connection errors (with backoff) before it fails; 4xx fails at once"},
+	{Name: "initial_backoff", Type: registry.Duration, Default: 100 * time.Millisecond, Min: registry.F(0.001), Doc: "first wait between tries"},
+	{Name: "max_backoff", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001), Doc: "longest wait between tries"},
+	{Name: "parallel", Type: registry.Int, Default: 4, Min: registry.F(1),
+		Doc: "requests in flight at once per write; 1 keeps the order of messages"},
+}
+
+func loggerOf(env registry.Env) *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

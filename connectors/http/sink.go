@@ -1,0 +1,210 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+)
+
+// sink sends one request per message, `parallel` at a time per Write,
+// and returns once every one got a 2xx.
+type sink struct {
+	url, method, contentType string
+	fixed                    http.Header
+	token, secret, sigHdr    string
+	client                   *http.Client
+	retryFor                 time.Duration
+	backoff, maxBackoff      time.Duration
+	parallel                 int
+	logger                   *slog.Logger
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+// permanentError is a 4xx answer: sending the same request again cannot help.
+type permanentError struct {
+	status int
+	body   string
+}
+
+func (e *permanentError) Error() string {
+	return fmt.Sprintf("refused with %d %s: %s", e.status, http.StatusText(e.status), e.body)
+}
+
+func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, error) {
+	u, err := url.Parse(cfg.String("url"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://...", cfg.String("url"))
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = max(cfg.Int("parallel"), 2)
+	if ca := cfg.String("tls_ca"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("tls_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls_ca %s: no PEM certificate in it", ca)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	fixed := http.Header{}
+	for _, e := range cfg.Entries("headers") {
+		fixed.Set(e.Key, registry.ToString(e.Value))
+	}
+	return &sink{
+		url: u.String(), method: cfg.String("method"), contentType: cfg.String("content_type"), fixed: fixed,
+		token: cfg.String("bearer_token"), secret: cfg.String("hmac_secret"), sigHdr: cfg.String("signature_header"),
+		client:   &http.Client{Transport: transport, Timeout: cfg.Duration("timeout")},
+		retryFor: cfg.Duration("retry_for"), backoff: cfg.Duration("initial_backoff"), maxBackoff: cfg.Duration("max_backoff"),
+		parallel: max(cfg.Int("parallel"), 1),
+		logger:   loggerOf(env).With("connector", "http", "url", u.Redacted(), "role", env.Role),
+	}, nil
+}
+
+// Write sends msgs and returns nil once each got a 2xx answer.
+func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errors.New("http sink: closed")
+	}
+	errs := make([]error, len(msgs))
+	slots := make(chan struct{}, s.parallel)
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			errs[i] = s.send(ctx, m)
+		}()
+	}
+	wg.Wait()
+	failed, first := 0, error(nil)
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("http sink %s: %d of %d messages not accepted: %w", s.url, failed, len(msgs), first)
+	}
+	return nil
+}
+
+// send delivers one message, retrying 5xx, 429 and connection errors
+// with exponential backoff for up to retry_for within ctx.
+func (s *sink) send(ctx context.Context, m *message.Message) error {
+	deadline := time.Now().Add(s.retryFor)
+	wait := s.backoff
+	for {
+		err := s.try(ctx, m)
+		var perm *permanentError
+		if err == nil || errors.As(err, &perm) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		var after *retryAfter
+		if errors.As(err, &after) && after.d > wait {
+			wait = min(after.d, s.maxBackoff)
+		}
+		s.logger.Debug("http send failed; trying again", "id", m.ID, "err", err, "backoff", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+		wait = min(2*wait, s.maxBackoff)
+	}
+}
+
+// retryAfter is a 429/503 answer with a Retry-After header.
+type retryAfter struct {
+	status int
+	d      time.Duration
+}
+
+func (e *retryAfter) Error() string {
+	return fmt.Sprintf("answered %d %s", e.status, http.StatusText(e.status))
+}
+
+// try makes one request.
+func (s *sink) try(ctx context.Context, m *message.Message) error {
+	req, err := http.NewRequestWithContext(ctx, s.method, s.url, bytes.NewReader(m.Body))
+	if err != nil {
+		return &permanentError{status: 0, body: err.Error()}
+	}
+	for k, v := range s.fixed {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", s.contentType)
+	for k, v := range m.Meta {
+		if k == "content-type" {
+			req.Header.Set("Content-Type", v)
+			continue
+		}
+		req.Header.Set(metaPrefix+k, url.PathEscape(v))
+	}
+	if m.ID != "" {
+		req.Header.Set(idHeader, m.ID)
+	}
+	if m.Key != "" {
+		req.Header.Set(keyHeader, m.Key)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	if s.secret != "" {
+		req.Header.Set(s.sigHdr, "sha256="+hex.EncodeToString(sign(s.secret, m.Body)))
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	switch {
+	case resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return &retryAfter{status: resp.StatusCode, d: time.Duration(secs) * time.Second}
+	}
+	return &permanentError{status: resp.StatusCode, body: string(bytes.TrimSpace(snippet))}
+}
+
+// Close waits for Writes in progress and drops idle connections.
+func (s *sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.client.CloseIdleConnections()
+	return nil
+}
