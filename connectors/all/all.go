@@ -7,6 +7,7 @@ import (
 	_ "github.com/flowrun/flowrun/connectors/drop"
 	_ "github.com/flowrun/flowrun/connectors/file"
 	_ "github.com/flowrun/flowrun/connectors/generate"
+	_ "github.com/flowrun/flowrun/connectors/http"
 	_ "github.com/flowrun/flowrun/connectors/kafka"
 	_ "github.com/flowrun/flowrun/connectors/memory"
 	_ "github.com/flowrun/flowrun/connectors/nats"
