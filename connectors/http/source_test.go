@@ -178,7 +178,9 @@ func TestTLS(t *testing.T) {
 	url = strings.Replace(url, "http://", "https://", 1)
 	snk := newTestSink(t, map[string]any{"url": url, "tls_ca": cert})
 	done := make(chan error, 1)
-	go func() { done <- snk.Write(context.Background(), []*message.Message{{ID: "tls", Body: []byte("secure")}}) }()
+	go func() {
+		done <- snk.Write(context.Background(), []*message.Message{{ID: "tls", Body: []byte("secure")}})
+	}()
 	m := read1(t, src)
 	src.Ack(m)
 	if err := <-done; err != nil || string(m.Raw) != "secure" {
