@@ -45,7 +45,7 @@ func main() {
 	var o options
 	var wl, sk string
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines of the generated data file")
-	flag.IntVar(&o.runs, "runs", 1, "runs of each measurement; the table shows the median")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement, in rounds; the table shows the median (this machine is shared: one run is noise)")
 	flag.StringVar(&o.outDir, "out", "bench/out", "directory for the data, binary, flows and results (relative to the module root)")
 	flag.StringVar(&wl, "workloads", "W1,W2,W3,W4", "comma-separated workloads to run")
 	flag.StringVar(&sk, "sinks", "drop,stdout", "comma-separated sinks to run them to")
@@ -120,67 +120,37 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 
-	var rows []row
-	var ceilingRate float64
-	if o.ceiling {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		for _, mode := range []string{"serial", "parallel"} {
-			r := row{Workload: "ceiling", What: "bare Go loop W2, " + ceilingLabel(mode), Sink: "io.Discard"}
-			for i := range o.runs {
-				m, stderr, err := runProcess(ctx, root, self, "-ceiling-child", mode, "-data", data)
-				if err == nil {
-					err = checkCeiling(stderr, st)
-				}
-				if err != nil {
-					r.Problem = err.Error()
-					break
-				}
-				r.Runs = append(r.Runs, m)
-				progress("%s run %d/%d: %s, %.1f MiB", r.What, i+1, o.runs, m.Elapsed.Round(time.Millisecond), float64(m.MaxRSS)/1024)
-			}
-			if mode == "parallel" && r.Problem == "" {
-				ceilingRate = r.rate(st.Lines)
-			}
-			rows = append(rows, r)
-		}
-	}
-
 	bin, err := buildFlowrun(ctx, root, outDir)
 	if err != nil {
 		return err
 	}
-	for _, w := range workloads {
-		if !slices.Contains(o.workloads, w.Name) {
-			continue
-		}
-		for _, sink := range o.sinks {
-			r := row{Workload: w.Name, What: w.What, Sink: sink}
-			for i := range o.runs {
-				m, s, err := runFlow(ctx, root, bin, outDir, data, w, sink, o.profile)
-				if err == nil {
-					err = check(w, sink, s, st)
-				}
-				if err != nil {
-					r.Problem = err.Error()
-					progress("%s to %s: %v", w.Name, sink, err)
-					break
-				}
-				r.Runs = append(r.Runs, m)
-				progress("%s to %s run %d/%d: %s, %.1f MiB (in %d, out %d, filtered %d)", w.Name, sink, i+1, o.runs,
-					m.Elapsed.Round(time.Millisecond), float64(m.MaxRSS)/1024, s.In, s.Out, s.Filtered)
+	rows, jobs, err := plan(ctx, o, root, bin, outDir, data, st)
+	if err != nil {
+		return err
+	}
+	// Rounds: every measurement once per round, so a burst of load from
+	// something else on the machine spreads over all rows, not one.
+	for round := range o.runs {
+		for i, job := range jobs {
+			r := &rows[i]
+			if r.Problem != "" {
+				continue
 			}
-			if w.Name == "W2" && ceilingRate > 0 && r.Problem == "" {
-				r.Ratio = r.rate(st.Lines) / ceilingRate
+			m, note, err := job()
+			if err != nil {
+				r.Problem = err.Error()
+				progress("%s to %s: %v", r.Workload, r.Sink, err)
+				continue
 			}
-			rows = append(rows, r)
+			r.Runs = append(r.Runs, m)
+			progress("%s %s to %s run %d/%d: %s, %.1f MiB%s", r.Workload, r.What, r.Sink, round+1, o.runs,
+				m.Elapsed.Round(time.Millisecond), float64(m.MaxRSS)/1024, note)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 		}
 	}
+	setRatios(rows, st.Lines)
 
 	md := markdown(rows, st, o.runs, time.Now())
 	fmt.Print(md)
@@ -198,11 +168,67 @@ func bench(ctx context.Context, o options) error {
 	return errors.Join(failed...)
 }
 
-func ceilingLabel(mode string) string {
-	if mode == "serial" {
-		return "1 goroutine"
+// plan lists the rows of the table and, for each, the job that measures
+// it once and checks the result.
+func plan(ctx context.Context, o options, root, bin, outDir, data string, st stats) ([]row, []func() (measurement, string, error), error) {
+	var (
+		rows []row
+		jobs []func() (measurement, string, error)
+	)
+	if o.ceiling {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, mode := range []string{"serial", "parallel"} {
+			rows = append(rows, row{Workload: "ceiling", What: ceilingWhat(mode), Sink: "io.Discard"})
+			jobs = append(jobs, func() (measurement, string, error) {
+				m, stderr, err := runProcess(ctx, root, self, "-ceiling-child", mode, "-data", data)
+				if err == nil {
+					err = checkCeiling(stderr, st)
+				}
+				return m, "", err
+			})
+		}
 	}
-	return strconv.Itoa(goruntime.GOMAXPROCS(0)) + " goroutines"
+	for _, w := range workloads {
+		if !slices.Contains(o.workloads, w.Name) {
+			continue
+		}
+		for _, sink := range o.sinks {
+			rows = append(rows, row{Workload: w.Name, What: w.What, Sink: sink})
+			jobs = append(jobs, func() (measurement, string, error) {
+				m, s, err := runFlow(ctx, root, bin, outDir, data, w, sink, o.profile)
+				if err == nil {
+					err = check(w, sink, s, st)
+				}
+				return m, fmt.Sprintf(" (in %d, out %d, filtered %d)", s.In, s.Out, s.Filtered), err
+			})
+		}
+	}
+	return rows, jobs, nil
+}
+
+// setRatios compares the W2 rows with the parallel ceiling.
+func setRatios(rows []row, lines int) {
+	var ceiling float64
+	for _, r := range rows {
+		if r.Workload == "ceiling" && r.What == ceilingWhat("parallel") && r.Problem == "" {
+			ceiling = r.rate(lines)
+		}
+	}
+	for i := range rows {
+		if rows[i].Workload == "W2" && rows[i].Problem == "" && ceiling > 0 {
+			rows[i].Ratio = rows[i].rate(lines) / ceiling
+		}
+	}
+}
+
+func ceilingWhat(mode string) string {
+	if mode == "serial" {
+		return "bare Go loop W2, 1 goroutine"
+	}
+	return "bare Go loop W2, " + strconv.Itoa(goruntime.GOMAXPROCS(0)) + " goroutines"
 }
 
 // runCeilingChild is the child process of one ceiling measurement.

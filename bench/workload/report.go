@@ -78,7 +78,7 @@ func markdown(rows []row, st stats, runs int, when time.Time) string {
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
-		name := r.Workload + " " + r.What
+		name := strings.TrimSpace(r.Workload + " " + r.What)
 		if r.Problem != "" {
 			fmt.Fprintf(&b, "| %s | %s | FAILED: %s | | | |\n", name, r.Sink, strings.ReplaceAll(r.Problem, "\n", " "))
 			continue

@@ -215,3 +215,30 @@ func TestWorkloadFlowsRunAndPassTheirChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestMedianAndRatioToTheParallelCeiling(t *testing.T) {
+	runs := func(ms ...int) []measurement {
+		var out []measurement
+		for i, m := range ms {
+			out = append(out, measurement{Elapsed: time.Duration(m) * time.Millisecond, MaxRSS: int64(1000 * (i + 1))})
+		}
+		return out
+	}
+	rows := []row{
+		{Workload: "ceiling", What: ceilingWhat("serial"), Runs: runs(4000)},
+		{Workload: "ceiling", What: ceilingWhat("parallel"), Runs: runs(900, 1000, 5000)}, // median 1000ms
+		{Workload: "W2", Sink: "drop", Runs: runs(2000, 3000, 1000, 4000)},                // median 2500ms
+		{Workload: "W1", Sink: "drop", Runs: runs(500)},
+	}
+	if d, rss := rows[2].median(); d != 2500*time.Millisecond || rss != 4000 {
+		t.Errorf("median of four runs: %s, %d KiB; want 2.5s and the largest RSS 4000", d, rss)
+	}
+	setRatios(rows, 1000)
+	if rows[2].Ratio != 0.4 || rows[0].Ratio != 0 || rows[3].Ratio != 0 {
+		t.Errorf("ratios %v, %v, %v; want W2 at 0.4 of the parallel ceiling and none elsewhere", rows[2].Ratio, rows[0].Ratio, rows[3].Ratio)
+	}
+	md := markdown(rows, stats{Lines: 1000}, 3, time.Now())
+	if !strings.Contains(md, "| W2 | drop | 400 | 2.5s | 3.9 | 0.40 |") {
+		t.Errorf("no W2 row as expected in:\n%s", md)
+	}
+}
