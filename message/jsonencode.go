@@ -54,7 +54,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	}
-	enc, err := json.MarshalNoEscape(v)
+	enc, err := json.MarshalWithOption(v, json.DisableHTMLEscape())
 	if err != nil {
 		return b, err
 	}

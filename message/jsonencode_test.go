@@ -21,7 +21,7 @@ func encodingJSON(t testing.TB, v any) string {
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	values := []any{
 		nil, true, false, "", "plain", "q\"b\\s/\n\r\t\x01\x1f<>&", "é中😀", "bad \xff utf8", "line\u2028sep\u2029",
-		0.0, -0.0, 1.0, -2.5, 123.45, 1e20, 1e21, 1.5e-7, 0.000001, 12345678.9, math.MaxFloat64, math.SmallestNonzeroFloat64,
+		0.0, math.Copysign(0, -1), 1.0, -2.5, 123.45, 1e20, 1e21, 1.5e-7, 0.000001, 12345678.9, math.MaxFloat64, math.SmallestNonzeroFloat64,
 		42, int64(-7), []any{}, []any{1.0, "a", nil, []any{true}}, map[string]any{},
 		map[string]any{"b": 1.0, "a": map[string]any{"z": "y", "c": []any{"x"}}, "é": nil},
 		map[string]string{"k2": "v", "k1": "w"}, time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC), []string{"a", "b"},
