@@ -39,10 +39,11 @@ type flowProc struct {
 
 // startFlow runs `flowrun run` on the flow file; the test's cleanup
 // kills it if it still runs.
-func startFlow(t *testing.T, bin, file string) *flowProc {
+func startFlow(t *testing.T, bin, file string, env ...string) *flowProc {
 	t.Helper()
 	p := &flowProc{t: t, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "run", "--http-addr", "", "--drain-timeout", "20s", file)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start flowrun: %v", err)
@@ -63,6 +64,30 @@ func startFlow(t *testing.T, bin, file string) *flowProc {
 		}
 	})
 	return p
+}
+
+// Flow is a `flowrun run` process started by a test (an example flow
+// run against the real services, say).
+type Flow struct{ p *flowProc }
+
+// StartFlow builds cmd/flowrun and runs the flow file with extra
+// environment entries (NAME=value); the test's cleanup kills it if the
+// test does not Stop it.
+func StartFlow(t *testing.T, file string, env ...string) *Flow {
+	t.Helper()
+	return &Flow{p: startFlow(t, buildFlowrun(t, t.TempDir()), file, env...)}
+}
+
+// Stop sends SIGTERM and fails the test unless the flow drains and
+// exits 0 within 30s.
+func (f *Flow) Stop() { f.p.t.Helper(); f.p.stop(30 * time.Second) }
+
+// Running fails the test when the flow has exited.
+func (f *Flow) Running() {
+	f.p.t.Helper()
+	if err := f.p.exited(); err != nil {
+		f.p.t.Fatal(err)
+	}
 }
 
 // kill sends SIGKILL, as a crash or an OOM kill would.

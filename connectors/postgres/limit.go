@@ -9,7 +9,7 @@ import (
 )
 
 // limit counts entries handed out and not yet settled, so the source
-// never holds more than max of them (Redis has no prefetch limit).
+// never holds more than max of them (nothing upstream bounds it).
 type limit struct {
 	mu   sync.Mutex
 	out  int
