@@ -116,6 +116,9 @@ func (e *Error) Error() string { return e.Message }
 // Compile compiles and type-checks src for scope. Its error is an *Error.
 func Compile(src string, scope Scope) (*Program, error) {
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
+	if scope == MessageScope {
+		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
+	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		var fe *file.Error
