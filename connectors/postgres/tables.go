@@ -96,10 +96,13 @@ func (t tables) groupLock(group string) int64 {
 // selectAfter reads up to limit committed rows after (txid, offset), in
 // commit order, never past a transaction still running (watermill-sql's
 // rule, which keeps concurrent inserts from being skipped). Its columns
-// are those watermill's UnmarshalMessage scans.
+// are those watermill's UnmarshalMessage scans. The row comparison is
+// watermill's (txid = $1 AND offset > $2) OR txid > $1, written so that
+// PostgreSQL walks the primary key from the cursor instead of scanning
+// the table on every read.
 func (t tables) selectAfter() string {
 	return `SELECT "offset", transaction_id, uuid, payload, metadata FROM ` + t.messages() + `
-		WHERE ((transaction_id = $1 AND "offset" > $2) OR transaction_id > $1)
+		WHERE (transaction_id, "offset") > ($1::xid8, $2::bigint)
 		AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY transaction_id ASC, "offset" ASC
 		LIMIT $3`
