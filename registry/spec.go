@@ -84,6 +84,14 @@ type Source interface {
 	Close() error
 }
 
+// PartitionOrdered is implemented by sources whose messages must stay in
+// order per (Topic, Partition), as Kafka delivers them: without
+// partition_by, the runtime then keeps each source partition on one
+// processor.
+type PartitionOrdered interface {
+	OrderedByPartition() bool
+}
+
 // Sink writes messages.
 type Sink interface {
 	// Write publishes msgs (Body, Key, Meta of each) and returns nil only

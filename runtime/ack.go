@@ -10,6 +10,11 @@ import (
 // fail settles m (and every source message it was reduced from) as
 // finally failed in stage.
 func (p *Pipeline) fail(m *message.Message, stage string, err error, attempts int) {
+	if p.work != nil && p.work.Err() != nil {
+		// The drain timed out and work was cancelled: this is not the
+		// message's failure. Leave it unacked; the source redelivers it.
+		return
+	}
 	p.emit(Event{Kind: EventStageException, Stage: stage, Err: err, Count: 1})
 	f := message.Failure{Err: err, Stage: stage, Attempts: attempts}
 	m.Trackers(func(t *message.Tracker) { t.Failed(f) })

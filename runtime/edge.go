@@ -44,6 +44,9 @@ func newEdge(m *metrics, obs observers, flow, from, to string, chunks, capacityM
 // counting the time waited. It fails only when ctx is done.
 func (e *edge) send(ctx context.Context, c chunk) error {
 	n := float64(len(c.msgs))
+	if e.obs != nil { // before the send: after it, the receiver owns the messages
+		e.obs.emit(Event{Kind: EventEnqueued, Flow: e.flow, From: e.from, To: e.to, Count: len(c.msgs), Messages: c.msgs})
+	}
 	e.buffered.Add(n)
 	select {
 	case e.ch <- c:
@@ -61,9 +64,6 @@ func (e *edge) send(ctx context.Context, c chunk) error {
 		}
 	}
 	e.messages.Add(n)
-	if e.obs != nil {
-		e.obs.emit(Event{Kind: EventEnqueued, Flow: e.flow, From: e.from, To: e.to, Count: len(c.msgs), Messages: c.msgs})
-	}
 	return nil
 }
 

@@ -24,6 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// abandonAfter is how long Run still waits, once the drain has timed out
+// and all work is cancelled, for a stage stuck in a call that ignores
+// cancellation (a write to a blocked pipe).
+const abandonAfter = 5 * time.Second
+
 // Options configure a Pipeline.
 type Options struct {
 	Logger       *slog.Logger          // nil: slog.Default()
@@ -163,13 +168,24 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 			timedOut = true
 			p.log.Warn("drain timed out; unacknowledged messages will be redelivered by the source", "drain_timeout", p.drain)
 			cancelWork()
-			<-drained
+			select {
+			case <-drained:
+			case <-time.After(abandonAfter):
+				p.log.Error("a stage did not stop after the drain timeout; giving up on it", "waited", abandonAfter)
+			}
 		}
 	}
 	p.ready.Store(false)
 	err := p.closeAll()
 	return Summary{In: p.in.Load(), Out: p.out.Load(), Acked: p.acked.Load(), Filtered: p.filtered.Load(),
 		DeadLettered: p.dead.Load(), Nacked: p.nacked.Load(), Elapsed: time.Since(start), DrainTimeout: timedOut}, err
+}
+
+// orderedByPartition reports whether the source asks to keep its
+// partitions in order (Kafka).
+func (p *Pipeline) orderedByPartition() bool {
+	o, ok := p.source.(registry.PartitionOrdered)
+	return ok && o.OrderedByPartition()
 }
 
 // open constructs the source, sinks and dead letter.
@@ -204,8 +220,10 @@ func (p *Pipeline) open(ctx context.Context) error {
 // maxInFlight is the most source messages the flow can hold unacked.
 func (p *Pipeline) maxInFlight() int {
 	n := p.flow.Concurrency * p.flow.MaxDemand
-	if p.flow.Batch != nil {
-		n += p.flow.Batch.Plan.Size * 4
+	if b := p.flow.Batch; b != nil {
+		// Open batches hold messages unacked up to max_buffered; a source
+		// that stopped below that would stall batches until their timeout.
+		n += max(b.Plan.MaxBuffered, b.Plan.Size)
 	}
 	return n
 }

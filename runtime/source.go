@@ -64,6 +64,7 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 	p.in.Add(int64(len(msgs)))
 	keep := msgs[:0]
 	var lanesOf []int
+	byPartition := len(t.lanes) > 1 && f.PartitionBy == nil
 	for _, m := range msgs {
 		m.Tracker = message.NewTracker(m, p.settleFn)
 		if len(m.Raw) > f.MaxMessageBytes {
@@ -71,10 +72,19 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 			t.demand.release(1)
 			continue
 		}
-		if f.PartitionBy != nil {
+		switch {
+		case byPartition:
+			h := maphash.String(seed, m.Topic) ^ uint64(m.Partition)*0x9e3779b97f4a7c15
+			lanesOf = append(lanesOf, int(h%uint64(len(t.lanes))))
+		case f.PartitionBy != nil:
 			lane, err := t.lane(x, p, seed, m)
 			if err != nil {
-				p.fail(m, "partition_by", err, 1)
+				stage := "partition_by"
+				var de *registry.DecodeError
+				if errors.As(err, &de) {
+					stage = "decode"
+				}
+				p.fail(m, stage, err, 1)
 				t.demand.release(1)
 				continue
 			}
@@ -85,7 +95,7 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 	if len(keep) == 0 {
 		return
 	}
-	if f.PartitionBy == nil {
+	if len(t.lanes) == 1 {
 		_ = t.lanes[0].send(work, chunk{msgs: keep})
 		return
 	}

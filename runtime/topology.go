@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 
+	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/middleware"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -26,12 +27,12 @@ func (p *Pipeline) build(work context.Context) *topology {
 	t := &topology{work: work}
 	t.demand = newDemand(f.Concurrency*f.MaxDemand, m.stageDemand.WithLabelValues(f.Name, "processors"))
 	lanes := 1
-	if f.PartitionBy != nil {
+	if f.PartitionBy != nil || p.orderedByPartition() {
 		lanes = f.Concurrency
 	}
 	for i := 0; i < lanes; i++ {
-		capacity := f.Concurrency * f.MaxDemand / lanes
-		t.lanes = append(t.lanes, newEdge(m, p.obs, f.Name, "source", "processors", 2*f.Concurrency/lanes+2, capacity))
+		// Every lane sets the same series: the credits bound all lanes together.
+		t.lanes = append(t.lanes, newEdge(m, p.obs, f.Name, "source", "processors", 2*f.Concurrency/lanes+2, f.Concurrency*f.MaxDemand))
 	}
 
 	upstream := "processors"
@@ -68,8 +69,29 @@ func (p *Pipeline) handlerChain() registry.Handler {
 	for i, s := range steps {
 		stats[i] = p.metrics.stage(p.flow.Name, s.Name)
 	}
-	h, _ := middleware.Chain(p.flow.Middleware, chainHandler(steps, stats), nil)
+	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(steps, stats), nil)
 	return h
+}
+
+// stageNamed makes each middleware set Exec.Stage to its own name when
+// it runs, so a failure inside it (a dedupe key, an interrupted wait) is
+// dead-lettered with error_stage naming it.
+func stageNamed(ms []*registry.Middleware) []*registry.Middleware {
+	out := make([]*registry.Middleware, len(ms))
+	for i, mw := range ms {
+		named := *mw
+		if wrap, name := mw.Wrap, mw.Name; wrap != nil {
+			named.Wrap = func(next registry.Handler) registry.Handler {
+				inner := wrap(next)
+				return func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
+					x.Stage = name
+					return inner(x, m, out)
+				}
+			}
+		}
+		out[i] = &named
+	}
+	return out
 }
 
 // writeChain wraps one sink's Write in the write middleware (retry,

@@ -220,3 +220,7 @@ func (s *source) Close() error {
 	}
 	return nil
 }
+
+// OrderedByPartition asks the runtime to keep each partition on one
+// processor, so messages of a partition are handled in offset order.
+func (s *source) OrderedByPartition() bool { return true }

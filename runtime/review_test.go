@@ -1,0 +1,150 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+	"github.com/flowrun/flowrun/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// An observer may read what it is shown: the event comes before the
+// receiving node owns the messages (run with -race).
+func TestObserverMayReadEnqueuedMessages(t *testing.T) {
+	var bodies []string
+	for i := 0; i < 300; i++ {
+		bodies = append(bodies, fmt.Sprintf(`{"n":%d}`, i))
+	}
+	newSource(t, "orace", bodies...)
+	newSink(t, "orace-out")
+	var mu sync.Mutex
+	seen := 0
+	obs := runtime.ObserverFunc(func(e runtime.Event) {
+		for _, m := range e.Messages {
+			mu.Lock()
+			if m.Payload != nil || m.Decoded || len(m.Meta) > 0 || m.Key != "" {
+				seen++
+			}
+			mu.Unlock()
+		}
+	})
+	flow := compile(t, "version: 1\nname: orace\nsource: {tsrc: {name: orace}}\nstages:\n  - set: {m: payload.n}\nsink: {tsink: {name: orace-out}}\n")
+	if _, err := runtime.New(flow, runtime.Options{Observers: []runtime.Observer{obs}}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if seen == 0 {
+		t.Fatal("observer saw nothing")
+	}
+}
+
+func TestCapacityGaugeCoversAllLanes(t *testing.T) {
+	newSource(t, "cap", `{"k":1}`)
+	newSink(t, "cap-out")
+	reg := prometheus.NewRegistry()
+	flow := compile(t, "version: 1\nname: cap\nsource: {tsrc: {name: cap}}\nconcurrency: 4\nmax_demand: 8\npartition_by: payload.k\nsink: {tsink: {name: cap-out}}\n")
+	if _, err := runtime.New(flow, runtime.Options{Metrics: reg}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := metricValue(t, reg, `flowrun_edge_capacity{flow="cap",from="source",to="processors"}`); got != 32 {
+		t.Fatalf("capacity %v, want 32", got)
+	}
+}
+
+// partitionedSource is a fakeSource whose messages come from 3 partitions
+// and must stay in order per partition, like Kafka's.
+type partitionedSource struct{ *fakeSource }
+
+func (partitionedSource) OrderedByPartition() bool { return true }
+
+func (s partitionedSource) Read(ctx context.Context, buf []*message.Message) (int, error) {
+	n, err := s.fakeSource.Read(ctx, buf)
+	for _, m := range buf[:n] {
+		var i int
+		fmt.Sscan(m.ID, &i)
+		m.Partition, m.Offset = int32(i%3), int64(i)
+	}
+	return n, err
+}
+
+func init() {
+	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tpart", SourceFields: []registry.Field{{Name: "name", Type: registry.String}},
+		Source: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Source, error) {
+			s, _ := fixtures.Load(c.String("name"))
+			return partitionedSource{s.(*fakeSource)}, nil
+		}})
+}
+
+func TestOrderKeptPerSourcePartitionWithoutPartitionBy(t *testing.T) {
+	var bodies []string
+	for i := 0; i < 3000; i++ {
+		bodies = append(bodies, fmt.Sprintf(`{"i":%d,"work":%d}`, i, (i*7919)%50))
+	}
+	newSource(t, "po", bodies...)
+	sink := newSink(t, "po-out")
+	runFlow(t, `
+version: 1
+name: po
+source: {tpart: {name: po}}
+concurrency: 4
+max_demand: 2
+stages:
+  - filter: 'len(map(1..payload.work * 20, # * 2)) >= 0'
+sink: {tsink: {name: po-out}}
+`)
+	last := map[int32]int64{0: -1, 1: -1, 2: -1}
+	for _, m := range sink.messages() {
+		if m.Offset <= last[m.Partition] {
+			t.Fatalf("partition %d: offset %d after %d", m.Partition, m.Offset, last[m.Partition])
+		}
+		last[m.Partition] = m.Offset
+	}
+	if n := len(sink.messages()); n != 3000 {
+		t.Fatalf("delivered %d", n)
+	}
+}
+
+func TestDrainTimeoutLeavesMessagesForRedelivery(t *testing.T) {
+	src := newSource(t, "dt")
+	src.endless = true
+	sink := newSink(t, "dt-out")
+	sink.delay = 5 * time.Second // honours ctx
+	dlq := newSink(t, "dt-dlq")
+	flow := compile(t, "version: 1\nname: dt\nsource: {tsrc: {name: dt}}\nsink: {tsink: {name: dt-out}}\ndead_letter: {tsink: {name: dt-dlq}}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	sum, err := runtime.New(flow, runtime.Options{DrainTimeout: 200 * time.Millisecond}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked, nacked := src.counts()
+	if !sum.DrainTimeout || len(dlq.messages()) != 0 || acked != 0 || nacked != 0 || sum.In == 0 {
+		t.Fatalf("summary %+v, dead letters %d, acked %d, nacked %d: cancelled work must stay unacked", sum, len(dlq.messages()), acked, nacked)
+	}
+}
+
+func TestMiddlewareFailureNamesTheMiddleware(t *testing.T) {
+	newSource(t, "mwn", `{"id": 1}`, `{"id": "x"}`)
+	newSink(t, "mwn-out")
+	dlq := newSink(t, "mwn-dlq")
+	runFlow(t, `
+version: 1
+name: mwn
+source: {tsrc: {name: mwn}}
+middleware:
+  - dedupe: {key: 'payload.id + 1'}
+stages:
+  - map: payload
+sink: {tsink: {name: mwn-out}}
+dead_letter: {tsink: {name: mwn-dlq}}
+`)
+	dead := dlq.messages()
+	if len(dead) != 1 || dead[0].Meta["error_stage"] != "dedupe" || !strings.Contains(dead[0].Meta["error"], "dedupe") {
+		t.Fatalf("dead letters %v", dead)
+	}
+}
