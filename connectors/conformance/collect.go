@@ -142,13 +142,6 @@ func (c *collector) count() int {
 	return c.distinct
 }
 
-// seen reports whether message i arrived.
-func (c *collector) seen(i int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.counts[i] > 0
-}
-
 func (c *collector) close() {
 	select {
 	case <-c.stop:

@@ -50,7 +50,7 @@ func (e *permanentError) Error() string {
 func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, error) {
 	u, err := url.Parse(cfg.String("url"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://...", cfg.String("url"))
+		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://host[:port]/path", cfg.String("url"))
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = max(cfg.Int("parallel"), 2)

@@ -90,19 +90,3 @@ func (r *redeliveries) take(buf []*message.Message) int {
 	r.queue = keep
 	return n
 }
-
-// next returns how long until the first one is due (ok false when none).
-func (r *redeliveries) next() (time.Duration, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.queue) == 0 {
-		return 0, false
-	}
-	first := r.queue[0].at
-	for _, d := range r.queue[1:] {
-		if d.at.Before(first) {
-			first = d.at
-		}
-	}
-	return max(time.Until(first), 0), true
-}

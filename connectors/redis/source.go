@@ -328,7 +328,7 @@ func (s *source) Close() error {
 	s.once.Do(func() {
 		s.cancel()
 		s.readMu.Lock() // waits for a Read in progress (at most block)
-		s.readMu.Unlock()
+		defer s.readMu.Unlock()
 		s.ackMu.Lock()
 		s.closed = true
 		close(s.acks)
