@@ -58,6 +58,13 @@ func init() {
 			return newSink(ctx, cfg, env)
 		},
 		Check: check,
+		ValidateSource: func(cfg registry.Config) error {
+			if _, err := serverURL(cfg); err != nil {
+				return registry.At(err, "url")
+			}
+			return nil
+		},
+		ValidateSink: validateSink,
 	})
 }
 
@@ -166,4 +173,19 @@ func loggerOf(env registry.Env) *slog.Logger {
 		return env.Logger
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// validateSink checks the url and that exactly one of queue and exchange is set.
+func validateSink(cfg registry.Config) error {
+	if _, err := serverURL(cfg); err != nil {
+		return registry.At(err, "url")
+	}
+	queue, exchange := cfg.String("queue"), cfg.String("exchange")
+	switch {
+	case queue == "" && exchange == "":
+		return registry.At(fmt.Errorf("set queue (publish to a queue) or exchange (publish to an exchange)"), "queue")
+	case queue != "" && exchange != "":
+		return registry.At(fmt.Errorf("set queue or exchange, not both (bind the queue to the exchange instead)"), "exchange")
+	}
+	return nil
 }

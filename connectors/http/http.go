@@ -31,8 +31,11 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/flowrun/flowrun/registry"
@@ -57,7 +60,9 @@ func init() {
 		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
 			return newSink(ctx, cfg, env)
 		},
-		Check: check,
+		Check:          check,
+		ValidateSource: validateSource,
+		ValidateSink:   validateSink,
 	})
 }
 
@@ -111,4 +116,31 @@ func loggerOf(env registry.Env) *slog.Logger {
 		return env.Logger
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// validateSource checks the path and that TLS files come in pairs.
+func validateSource(cfg registry.Config) error {
+	if !strings.HasPrefix(cfg.String("path"), "/") {
+		return registry.At(fmt.Errorf("path %q: start it with /", cfg.String("path")), "path")
+	}
+	if (cfg.String("tls_cert") == "") != (cfg.String("tls_key") == "") {
+		return registry.At(fmt.Errorf("tls_cert and tls_key go together: set both to serve HTTPS, or neither"), "tls_cert")
+	}
+	return nil
+}
+
+// validateSink checks the url.
+func validateSink(cfg registry.Config) error {
+	if _, err := sinkURL(cfg); err != nil {
+		return registry.At(err, "url")
+	}
+	return nil
+}
+
+func sinkURL(cfg registry.Config) (*url.URL, error) {
+	u, err := url.Parse(cfg.String("url"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://host[:port]/path", cfg.String("url"))
+	}
+	return u, nil
 }

@@ -48,9 +48,9 @@ func (e *permanentError) Error() string {
 }
 
 func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, error) {
-	u, err := url.Parse(cfg.String("url"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://host[:port]/path", cfg.String("url"))
+	u, err := sinkURL(cfg)
+	if err != nil {
+		return nil, err
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = max(cfg.Int("parallel"), 2)

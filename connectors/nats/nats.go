@@ -53,6 +53,12 @@ func init() {
 			return newSink(ctx, cfg, env)
 		},
 		Check: check,
+		ValidateSource: func(cfg registry.Config) error {
+			if cfg.String("stream") == "" {
+				return registry.At(fmt.Errorf("the source needs the stream to read; set stream"), "stream")
+			}
+			return nil
+		},
 	})
 }
 

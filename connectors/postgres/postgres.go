@@ -63,7 +63,9 @@ func init() {
 		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
 			return newSink(ctx, cfg, env)
 		},
-		Check: check,
+		Check:          check,
+		ValidateSource: validateTopic,
+		ValidateSink:   validateTopic,
 	})
 }
 
@@ -159,4 +161,12 @@ func loggerOf(env registry.Env) *slog.Logger {
 		return env.Logger
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// validateTopic checks the topic, which names tables.
+func validateTopic(cfg registry.Config) error {
+	if _, err := topicOf(cfg); err != nil {
+		return registry.At(err, "topic")
+	}
+	return nil
 }

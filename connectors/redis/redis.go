@@ -58,7 +58,9 @@ func init() {
 		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
 			return newSink(ctx, cfg, env)
 		},
-		Check: check,
+		Check:          check,
+		ValidateSource: validateURL,
+		ValidateSink:   validateURL,
 	})
 }
 
@@ -137,4 +139,12 @@ func loggerOf(env registry.Env) *slog.Logger {
 		return env.Logger
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// validateURL checks the url when one is given.
+func validateURL(cfg registry.Config) error {
+	if _, err := options(cfg); err != nil {
+		return registry.At(err, "url")
+	}
+	return nil
 }
