@@ -106,7 +106,9 @@ func retryable(err error) bool {
 	var decode *registry.DecodeError
 	var panicked *PanicError
 	var permanent *backoff.PermanentError
+	var partial *registry.WriteError // the sink settled the rest already
 	return !errors.As(err, &decode) && !errors.As(err, &panicked) && !errors.As(err, &permanent) &&
+		!errors.As(err, &partial) &&
 		!errors.Is(err, context.Canceled)
 }
 

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -100,6 +101,23 @@ type Sink interface {
 	Write(ctx context.Context, msgs []*message.Message) error
 	Close() error
 }
+
+// WriteError is what a Sink returns when a write failed for some of its
+// messages only (an HTTP 4xx for one body): the others were accepted.
+// Failed holds their indexes in the call's slice. The runtime does not
+// retry such a write: it settles the accepted messages as delivered and
+// fails only the listed ones, so neighbours of a bad message are neither
+// duplicated nor dead-lettered.
+type WriteError struct {
+	Failed []int
+	Err    error
+}
+
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("%d message(s) of the write failed: %v", len(e.Failed), e.Err)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // Step is a per-message stage, run by the processors.
 type Step interface {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,6 +123,8 @@ type fakeSink struct {
 	writes    [][]*message.Message
 	failFirst atomic.Int64
 	delay     time.Duration
+	reject    string // a body containing this fails alone, with a registry.WriteError
+	calls     atomic.Int64
 	closed    atomic.Bool
 }
 
@@ -140,14 +143,25 @@ func (s *fakeSink) Write(ctx context.Context, msgs []*message.Message) error {
 			return ctx.Err()
 		}
 	}
+	s.calls.Add(1)
 	if s.failFirst.Add(-1) >= 0 {
 		return errors.New("sink unavailable")
 	}
-	cp := make([]*message.Message, len(msgs))
-	copy(cp, msgs)
+	var cp []*message.Message
+	var failed []int
+	for i, m := range msgs {
+		if s.reject != "" && strings.Contains(string(m.Body), s.reject) {
+			failed = append(failed, i)
+			continue
+		}
+		cp = append(cp, m)
+	}
 	s.mu.Lock()
 	s.writes = append(s.writes, cp)
 	s.mu.Unlock()
+	if len(failed) > 0 {
+		return &registry.WriteError{Failed: failed, Err: errors.New("rejected")}
+	}
 	return nil
 }
 

@@ -148,3 +148,29 @@ dead_letter: {tsink: {name: mwn-dlq}}
 		t.Fatalf("dead letters %v", dead)
 	}
 }
+
+func TestPartialWriteFailsOnlyTheRejectedMessages(t *testing.T) {
+	src := newSource(t, "pw", `{"n":1}`, `{"n":"bad"}`, `{"n":3}`)
+	sink, dlq := newSink(t, "pw-out"), newSink(t, "pw-dlq")
+	sink.reject = "bad"
+	sink.delay = 20 * time.Millisecond // so the three arrive in one merged write
+	runFlow(t, `
+version: 1
+name: pw
+source: {tsrc: {name: pw}}
+concurrency: 1
+middleware:
+  - retry: {max_retries: 3, initial_interval: 1ms, max_interval: 2ms}
+sink: {tsink: {name: pw-out}}
+dead_letter: {tsink: {name: pw-dlq}}
+`)
+	if got := strings.Join(sink.bodies(), ","); got != `{"n":1},{"n":3}` {
+		t.Fatalf("sink got %s (each good message exactly once)", got)
+	}
+	if d := dlq.messages(); len(d) != 1 || string(d[0].Body) != `{"n":"bad"}` || d[0].Meta["error_stage"] != "sink" {
+		t.Fatalf("dead letters %v", d)
+	}
+	if acked, nacked := src.counts(); acked != 3 || nacked != 0 {
+		t.Fatalf("acked %d nacked %d", acked, nacked)
+	}
+}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
@@ -45,6 +46,25 @@ func (w *sinkWriter) run() {
 		took := time.Since(start)
 		w.stage.duration.Observe(took.Seconds())
 		w.p.emit(Event{Kind: EventStageStop, Node: w.node.id, Count: len(msgs), Duration: took, Err: err})
+		var partial *registry.WriteError
+		if errors.As(err, &partial) {
+			w.p.log.Error("sink write failed for some messages", "sink", w.node.id, "failed", len(partial.Failed), "of", len(msgs), "error", partial.Err)
+			failed := make([]bool, len(msgs))
+			for _, i := range partial.Failed {
+				if i >= 0 && i < len(msgs) {
+					failed[i] = true
+				}
+			}
+			for i, m := range msgs {
+				if failed[i] {
+					w.p.fail(m, w.node.id, partial.Err, max(w.attempts, 1))
+				} else {
+					w.p.out.Add(1)
+					m.Trackers((*message.Tracker).Delivered)
+				}
+			}
+			continue
+		}
 		if err != nil {
 			w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs), "attempts", w.attempts, "error", err)
 			for _, m := range msgs {

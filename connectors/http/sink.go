@@ -104,19 +104,23 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		}()
 	}
 	wg.Wait()
-	failed, first := 0, error(nil)
-	for _, err := range errs {
+	var failed []int
+	var first error
+	for i, err := range errs {
 		if err != nil {
-			failed++
+			failed = append(failed, i)
 			if first == nil {
 				first = err
 			}
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("http sink %s: %d of %d messages not accepted: %w", s.url, failed, len(msgs), first)
+	switch {
+	case len(failed) == 0:
+		return nil
+	case len(failed) < len(msgs): // the rest were accepted: do not send them again
+		return &registry.WriteError{Failed: failed, Err: fmt.Errorf("http sink %s: %w", s.url, first)}
 	}
-	return nil
+	return fmt.Errorf("http sink %s: %d of %d messages not accepted: %w", s.url, len(failed), len(msgs), first)
 }
 
 // send delivers one message, retrying 5xx, 429 and connection errors
