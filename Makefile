@@ -30,10 +30,14 @@ fuzz:
 test-integration:
 	$(GO) test -race -count=1 -tags integration -timeout 20m ./connectors/...
 
+# Go benchmarks of the runtime's pieces, the file workloads W1-W4 with their
+# ceiling, Kafka on the in-process broker, and each broker connector against
+# the services on this machine.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./expression/ ./message/
 	$(GO) run ./bench/workload
-	@if [ -d bench/kafka ]; then $(GO) run ./bench/kafka; fi
+	$(GO) run ./bench/kafka
+	$(GO) run ./bench/brokers
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo 'run gofmt -w .' && exit 1)
