@@ -72,7 +72,7 @@ func main() {
 
 func bench(n, concurrency, maxDemand int) error {
 	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0"},
-		kfake.SeedTopics(partitions, "payments", "ceiling.out", "w2.out"))
+		kfake.SeedTopics(partitions, "payments", "ceiling.out", "ceilingw2.out", "w2.out"))
 	if err != nil {
 		return err
 	}
@@ -90,6 +90,11 @@ func bench(n, concurrency, maxDemand int) error {
 		return fmt.Errorf("franz-go loop: %w", err)
 	}
 	report("franz-go consume-then-produce (ceiling)", n, ceiling)
+	w2Loop, err := bareW2Loop(addr, n)
+	if err != nil {
+		return fmt.Errorf("franz-go W2 loop: %w", err)
+	}
+	report("franz-go consume, W2 in Go, produce (same work, no graph)", n, w2Loop)
 
 	flow, err := runFlow(addr, n, concurrency, maxDemand)
 	if err != nil {
@@ -97,6 +102,7 @@ func bench(n, concurrency, maxDemand int) error {
 	}
 	report(fmt.Sprintf("flowrun flow W2 (concurrency %d, max_demand %d)", concurrency, maxDemand), n, flow)
 	fmt.Printf("kafka: flow / ceiling = %.2f\n", ceiling.Seconds()/flow.Seconds())
+	fmt.Printf("kafka: flow / same-work loop = %.2f\n", w2Loop.Seconds()/flow.Seconds())
 	return nil
 }
 
@@ -168,6 +174,55 @@ func bareLoop(addr string, n int) (time.Duration, error) {
 			consumed++
 			wg.Add(1)
 			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+				wg.Done()
+			})
+		})
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// bareW2Loop is bareLoop doing W2's work in plain Go on one goroutine:
+// decode (encoding/json into map[string]any), filter, map, encode, produce the
+// matches. It tells how much of the gap to the ceiling is the work itself.
+func bareW2Loop(addr string, n int) (time.Duration, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("payments"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("ceilingw2.out"))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	start := time.Now()
+	for consumed := 0; consumed < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return 0, err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			consumed++
+			var p map[string]any
+			if json.Unmarshal(r.Value, &p) != nil {
+				return
+			}
+			amount, _ := p["amount"].(float64)
+			if amount <= 500 || p["currency"] != "EUR" {
+				return
+			}
+			out, _ := json.Marshal(map[string]any{"id": p["id"], "user": p["user"], "amount_cents": amount * 100, "big": amount > 5000})
+			wg.Add(1)
+			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: out, Headers: r.Headers}, func(_ *kgo.Record, err error) {
 				if err != nil {
 					mu.Lock()
 					firstErr = err
