@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/google/uuid"
@@ -43,7 +44,7 @@ type source struct {
 	token, secret, sigHdr  string
 	headers                []string
 	logger                 *slog.Logger
-	limit                  *limit
+	limit                  *inflight.Limit
 
 	incoming chan *message.Message // unbuffered: a hand-over needs a Read
 	closing  chan struct{}
@@ -70,7 +71,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 		token: cfg.String("bearer_token"), secret: cfg.String("hmac_secret"), sigHdr: cfg.String("signature_header"),
 		headers:  cfg.Strings("headers"),
 		logger:   loggerOf(env).With("connector", "http", "address", cfg.String("address"), "path", cfg.String("path")),
-		limit:    newLimit(maxInFlight),
+		limit:    inflight.NewLimit(maxInFlight, errSourceClosed),
 		incoming: make(chan *message.Message), closing: make(chan struct{}), served: make(chan struct{}),
 	}
 	if !strings.HasPrefix(s.path, "/") {
@@ -241,7 +242,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	if len(buf) == 0 {
 		return 0, nil
 	}
-	n, err := s.limit.acquire(ctx, s.closing, len(buf))
+	n, err := s.limit.Acquire(ctx, s.closing, len(buf))
 	if err != nil {
 		return 0, err
 	}
@@ -263,7 +264,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 		}
 		break
 	}
-	s.limit.release(n - got)
+	s.limit.Release(n - got)
 	return got, err
 }
 
@@ -283,7 +284,7 @@ func (s *source) settle(m *message.Message, err error) {
 	if !ok {
 		return
 	}
-	s.limit.release(1)
+	s.limit.Release(1)
 	select {
 	case req.answer <- err:
 	default: // settled twice: the first answer stands

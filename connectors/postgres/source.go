@@ -10,6 +10,7 @@ import (
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -32,8 +33,8 @@ type source struct {
 	group  string
 	poll   time.Duration
 	logger *slog.Logger
-	limit  *limit
-	retry  *redeliveries
+	limit  *inflight.Limit
+	retry  *inflight.Redeliveries
 	win    window
 
 	readMu     sync.Mutex // Read state below
@@ -81,8 +82,8 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 	s := &source{
 		db: db, t: t, group: group, poll: cfg.Duration("poll_interval"),
 		logger:    loggerOf(env).With("connector", "postgres", "topic", topic, "group", group),
-		limit:     newLimit(maxInFlight),
-		retry:     &redeliveries{delay: cfg.Duration("redelivery_delay")},
+		limit:     inflight.NewLimit(maxInFlight, errSourceClosed),
+		retry:     inflight.NewRedeliveries(cfg.Duration("redelivery_delay")),
 		commitSig: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -108,7 +109,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 			return 0, err
 		}
 		if held {
-			n, err := s.limit.acquire(ctx, s.ctx.Done(), len(buf))
+			n, err := s.limit.Acquire(ctx, s.ctx.Done(), len(buf))
 			if err != nil {
 				return 0, err
 			}
@@ -117,11 +118,11 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 				k, err := s.fetch(ctx, buf[got:n])
 				got += k
 				if err != nil && got == 0 {
-					s.limit.release(n)
+					s.limit.Release(n)
 					return 0, fmt.Errorf("postgres source %s: %w", s.t.messages(), err)
 				}
 			}
-			s.limit.release(n - got)
+			s.limit.Release(n - got)
 			if got > 0 {
 				return got, nil
 			}
@@ -139,7 +140,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 // takeRetries takes due redeliveries, dropping those of a past
 // generation (they are read again from the committed offset).
 func (s *source) takeRetries(buf []*message.Message) int {
-	n := s.retry.take(buf)
+	n := s.retry.Take(buf)
 	keep := 0
 	for _, m := range buf[:n] {
 		if s.win.current(m.Ref.(*ref)) {
@@ -255,7 +256,7 @@ func (s *source) Ack(m *message.Message) {
 	if !ok {
 		return
 	}
-	s.limit.release(1)
+	s.limit.Release(1)
 	if s.win.ack(r) {
 		select {
 		case s.commitSig <- struct{}{}:
@@ -270,8 +271,8 @@ func (s *source) Nack(m *message.Message, cause error) {
 		return
 	}
 	s.logger.Warn("postgres row nacked", "id", m.ID, "offset", m.Offset, "err", cause)
-	s.limit.release(1)
-	s.retry.add(&message.Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw, Offset: m.Offset, Ref: m.Ref})
+	s.limit.Release(1)
+	s.retry.Add(&message.Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw, Offset: m.Offset, Ref: m.Ref})
 }
 
 // commitLoop stores the watermark as it moves, one UPDATE at a time.

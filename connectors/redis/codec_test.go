@@ -1,11 +1,9 @@
 package redis
 
 import (
-	"context"
 	"encoding/json"
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/flowrun/flowrun/message"
 	goredis "github.com/redis/go-redis/v9"
@@ -72,38 +70,5 @@ func TestForeignEntries(t *testing.T) {
 	broken, err := toMessage("s", goredis.XMessage{ID: "5-3", Values: map[string]any{"_watermill_message_uuid": "u", "payload": "p", "metadata": "\xc1garbage"}})
 	if err == nil || string(broken.Raw) != "p" {
 		t.Errorf("unreadable metadata: raw %q err %v; want the payload passed on and an error to log", broken.Raw, err)
-	}
-}
-
-func TestLimitBlocksAtMaxUntilReleased(t *testing.T) {
-	l := newLimit(3)
-	stop := make(chan struct{})
-	if n, err := l.acquire(context.Background(), stop, 5); n != 3 || err != nil {
-		t.Fatalf("acquire = %d, %v; want 3", n, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if n, err := l.acquire(ctx, stop, 1); n != 0 || err == nil {
-		t.Fatalf("acquire over the limit = %d, %v; want to wait until the context ends", n, err)
-	}
-	l.release(2)
-	if n, err := l.acquire(context.Background(), stop, 5); n != 2 || err != nil {
-		t.Fatalf("after release(2): %d, %v; want 2", n, err)
-	}
-}
-
-func TestRedeliveriesWaitForTheirDelay(t *testing.T) {
-	r := &redeliveries{delay: 30 * time.Millisecond}
-	r.add(&message.Message{ID: "a"})
-	buf := make([]*message.Message, 2)
-	if n := r.take(buf); n != 0 {
-		t.Fatalf("taken %d before the delay", n)
-	}
-	if wait, ok := r.next(); !ok || wait <= 0 || wait > 30*time.Millisecond {
-		t.Fatalf("next = %s, %v", wait, ok)
-	}
-	time.Sleep(40 * time.Millisecond)
-	if n := r.take(buf); n != 1 || buf[0].ID != "a" {
-		t.Fatalf("after the delay took %d", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	goredis "github.com/redis/go-redis/v9"
@@ -30,8 +31,8 @@ type source struct {
 	start                   string // group start id: "0" or "$"
 	block, claimIdle        time.Duration
 	logger                  *slog.Logger
-	limit                   *limit
-	retry                   *redeliveries
+	limit                   *inflight.Limit
+	retry                   *inflight.Redeliveries
 
 	readMu      sync.Mutex // Read state below
 	history     bool       // still re-reading this consumer's own pending entries
@@ -83,8 +84,8 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 		client: client, stream: cfg.String("stream"), group: group, consumer: consumer,
 		start: "0", block: cfg.Duration("block"), claimIdle: cfg.Duration("claim_idle"),
 		logger:  loggerOf(env).With("connector", "redis", "stream", cfg.String("stream"), "group", group, "consumer", consumer),
-		limit:   newLimit(maxInFlight),
-		retry:   &redeliveries{delay: cfg.Duration("redelivery_delay")},
+		limit:   inflight.NewLimit(maxInFlight, errSourceClosed),
+		retry:   inflight.NewRedeliveries(cfg.Duration("redelivery_delay")),
 		history: true, historyFrom: "0", claimFrom: "0-0", lastClaim: time.Now(),
 		held: map[string]bool{}, acks: make(chan string, 4096),
 	}
@@ -123,16 +124,16 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 		if s.ctx.Err() != nil {
 			return 0, errSourceClosed
 		}
-		n, err := s.limit.acquire(ctx, s.ctx.Done(), len(buf))
+		n, err := s.limit.Acquire(ctx, s.ctx.Done(), len(buf))
 		if err != nil {
 			return 0, err
 		}
-		got := s.retry.take(buf[:n])
+		got := s.retry.Take(buf[:n])
 		if got < n {
 			k, err := s.fetch(ctx, buf[got:n], got == 0)
 			got += k
 			if err != nil && got == 0 {
-				s.limit.release(n)
+				s.limit.Release(n)
 				if isNoGroup(err) {
 					s.logger.Warn("redis consumer group is gone (server restarted without persistence?); creating it again")
 					if err = s.ensureGroup(ctx); err == nil {
@@ -145,7 +146,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 				return 0, fmt.Errorf("redis source %q: %w", s.stream, err)
 			}
 		}
-		s.limit.release(n - got)
+		s.limit.Release(n - got)
 		if got > 0 {
 			s.hold(buf[:got])
 			return got, nil
@@ -174,7 +175,7 @@ func (s *source) fetch(ctx context.Context, buf []*message.Message, mayBlock boo
 	block := time.Duration(-1)
 	if mayBlock {
 		block = s.block
-		if wait, ok := s.retry.next(); ok {
+		if wait, ok := s.retry.Next(); ok {
 			block = min(block, wait)
 		}
 		if deadline, ok := ctx.Deadline(); ok {
@@ -272,7 +273,7 @@ func (s *source) Ack(m *message.Message) {
 	s.heldMu.Lock()
 	delete(s.held, id)
 	s.heldMu.Unlock()
-	s.limit.release(1)
+	s.limit.Release(1)
 	s.sendAck(id)
 }
 
@@ -290,8 +291,8 @@ func (s *source) Nack(m *message.Message, cause error) {
 		return
 	}
 	s.logger.Warn("redis entry nacked", "id", m.ID, "entry", m.Ref, "err", cause)
-	s.limit.release(1)
-	s.retry.add(&message.Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw, Ref: m.Ref})
+	s.limit.Release(1)
+	s.retry.Add(&message.Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw, Ref: m.Ref})
 }
 
 // ackLoop sends queued acks, as many per XACK as are waiting.
