@@ -157,22 +157,25 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 		close(drained)
 	}()
 
-	timedOut := false
+	// The drain (after a stop signal or the end of a finite source) is
+	// bounded by the drain timeout either way.
 	select {
 	case <-drained:
 	case <-ctx.Done():
 		p.log.Info("stopping: no more reads; finishing in-flight messages", "drain_timeout", p.drain)
+	case <-sourceDone:
+	}
+	timedOut := false
+	select {
+	case <-drained:
+	case <-time.After(p.drain):
+		timedOut = true
+		p.log.Warn("drain timed out; unacknowledged messages will be redelivered by the source", "drain_timeout", p.drain)
+		cancelWork()
 		select {
 		case <-drained:
-		case <-time.After(p.drain):
-			timedOut = true
-			p.log.Warn("drain timed out; unacknowledged messages will be redelivered by the source", "drain_timeout", p.drain)
-			cancelWork()
-			select {
-			case <-drained:
-			case <-time.After(abandonAfter):
-				p.log.Error("a stage did not stop after the drain timeout; giving up on it", "waited", abandonAfter)
-			}
+		case <-time.After(abandonAfter):
+			p.log.Error("a stage did not stop after the drain timeout; giving up on it", "waited", abandonAfter)
 		}
 	}
 	p.ready.Store(false)

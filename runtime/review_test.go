@@ -174,3 +174,16 @@ dead_letter: {tsink: {name: pw-dlq}}
 		t.Fatalf("acked %d nacked %d", acked, nacked)
 	}
 }
+
+// A finite source ends the run the same way as a stop signal: the drain
+// is bounded by the drain timeout even when a sink hangs.
+func TestDrainTimeoutAlsoBoundsTheEndOfAFiniteSource(t *testing.T) {
+	newSource(t, "fin", `1`, `2`)
+	sink := newSink(t, "fin-out")
+	sink.delay = time.Hour // honours ctx
+	flow := compile(t, "version: 1\nname: fin\nsource: {tsrc: {name: fin}}\nsink: {tsink: {name: fin-out}}\n")
+	sum, err := runtime.New(flow, runtime.Options{DrainTimeout: 100 * time.Millisecond}).Run(context.Background())
+	if err != nil || !sum.DrainTimeout || sum.In != 2 || sum.Out != 0 {
+		t.Fatalf("summary %+v, err %v", sum, err)
+	}
+}
