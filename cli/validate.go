@@ -71,7 +71,7 @@ func checkConnections(f *compiler.Flow) diag.List {
 		err := c.Spec.Check(ctx, c.Config, registry.Env{Flow: f.Name, Role: c.Role})
 		cancel()
 		if err != nil {
-			ds.Addf(diag.Pos{File: f.File}, c.Role+"."+c.Kind, "cannot connect: %v", err)
+			ds.Addf(c.Pos, c.Role+"."+c.Kind, "cannot connect: %v", err)
 		}
 	}
 	return ds

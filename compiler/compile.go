@@ -147,7 +147,7 @@ func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
 			return nil
 		}
 	}
-	return &Connector{Role: dc.Name, Kind: dc.Kind, Spec: spec, Config: v.(registry.Config), Codec: codec}
+	return &Connector{Pos: kindPos(dc), Role: dc.Name, Kind: dc.Kind, Spec: spec, Config: v.(registry.Config), Codec: codec}
 }
 
 // kindPos is where a connector's kind key is written.

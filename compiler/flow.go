@@ -5,6 +5,7 @@
 package compiler
 
 import (
+	"github.com/flowrun/flowrun/diag"
 	"github.com/flowrun/flowrun/expression"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
@@ -43,8 +44,9 @@ type Flow struct {
 
 // Connector is a checked source, sink or dead letter.
 type Connector struct {
-	Role   string // "source", "dead_letter", or the sink's name
-	NodeID string // its node in Graph
+	Pos    diag.Pos // where the flow file declares it
+	Role   string   // "source", "dead_letter", or the sink's name
+	NodeID string   // its node in Graph
 	Kind   string
 	Spec   *registry.ConnectorSpec
 	Config registry.Config
