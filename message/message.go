@@ -71,3 +71,16 @@ func (m *Message) Trackers(fn func(*Tracker)) {
 		fn(t)
 	}
 }
+
+// AsRead returns m as its source read it: identity, raw bytes, broker
+// position, and the key and metadata as read even when stages have since
+// changed m's (the runtime's tracker remembers them). A source that
+// redelivers on Nack builds the copy from it.
+func (m *Message) AsRead() *Message {
+	if m.Tracker != nil {
+		o := m.Tracker.Original()
+		return &o
+	}
+	return &Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw,
+		Partition: m.Partition, Offset: m.Offset, Ref: m.Ref}
+}

@@ -168,6 +168,8 @@ func sourceConfig(cfg registry.Config, env registry.Env) (*sarama.Config, error)
 	default:
 		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	}
+	// Records of aborted transactions are not the topic's data.
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	if cfg.String("start") == "newest" {
 		sc.Consumer.Offsets.Initial = sarama.OffsetNewest

@@ -195,10 +195,9 @@ func (s *source) Nack(m *message.Message, err error) {
 	s.logger.Warn("kafka message nacked", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
 		"redeliver_here", redeliver, "err", err)
 	if redeliver {
-		s.retry.add(&message.Message{
-			ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw,
-			Partition: m.Partition, Offset: m.Offset, Ref: c,
-		}, time.Now())
+		again := m.AsRead() // not the key and headers stages changed
+		again.Ref = c
+		s.retry.add(again, time.Now())
 	}
 }
 

@@ -272,7 +272,7 @@ func (s *source) Nack(m *message.Message, cause error) {
 	}
 	s.logger.Warn("postgres row nacked", "id", m.ID, "offset", m.Offset, "err", cause)
 	s.limit.Release(1)
-	s.retry.Add(&message.Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw, Offset: m.Offset, Ref: m.Ref})
+	s.retry.Add(m.AsRead()) // not the key and metadata stages changed
 }
 
 // commitLoop stores the watermark as it moves, one UPDATE at a time.

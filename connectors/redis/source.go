@@ -292,7 +292,9 @@ func (s *source) Nack(m *message.Message, cause error) {
 	}
 	s.logger.Warn("redis entry nacked", "id", m.ID, "entry", m.Ref, "err", cause)
 	s.limit.Release(1)
-	s.retry.Add(&message.Message{ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta, Raw: m.Raw, Ref: m.Ref})
+	again := m.AsRead() // not the key and metadata stages changed
+	again.Partition, again.Offset = 0, 0
+	s.retry.Add(again)
 }
 
 // ackLoop sends queued acks, as many per XACK as are waiting.
