@@ -58,7 +58,8 @@ func (t *topology) readSource(stop, work context.Context, p *Pipeline) {
 }
 
 // dispatch starts tracking msgs and sends them to the processors: all
-// to the shared lane, or each to the lane of its partition_by value.
+// to the shared lane, or each to the lane of its partition_by value, or
+// (a PartitionOrdered source without partition_by) of its partition.
 func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec, seed maphash.Seed, msgs []*message.Message) {
 	f := p.flow
 	p.in.Add(int64(len(msgs)))
