@@ -14,33 +14,19 @@ import (
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/dsl"
 	"github.com/flowrun/flowrun/message"
-	"github.com/flowrun/flowrun/registry"
 	"github.com/flowrun/flowrun/runtime"
 )
 
 // Benchmarks of whole pipelines, one message per op: b.N messages go
 // from a lean source through the stages to a discarding sink, so ns/op
 // and allocs/op are the runtime's cost per message (plus the stages').
-// The fixtures of fixture_test.go record every message for inspection,
-// which would dominate here, so these connectors only count; they are
-// found by name in the same fixtures map.
+// The fakes of fixture_test.go record every message for inspection,
+// which would dominate here, so these only count; the tsrc and tsink
+// connectors find them by name in the same fixtures map.
 
 // paymentBody is one line of the file workloads of bench/workload.
 const paymentBody = `{"id":"p-000001","user":"u-123","amount":1234.5,"currency":"EUR","country":"DE","ts":"2026-01-01T00:00:01Z","tags":["web","vip"]}`
 
-func init() {
-	named := []registry.Field{{Name: "name", Type: registry.String, Required: true}}
-	registry.RegisterConnector(&registry.ConnectorSpec{Name: "benchsrc", SourceFields: named,
-		Source: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Source, error) {
-			s, _ := fixtures.Load(c.String("name"))
-			return s.(*benchSource), nil
-		}})
-	registry.RegisterConnector(&registry.ConnectorSpec{Name: "benchsink", SinkFields: named,
-		Sink: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Sink, error) {
-			s, _ := fixtures.Load(c.String("name"))
-			return s.(*benchSink), nil
-		}})
-}
 
 // benchSource serves n messages, cycling through bodies, then io.EOF.
 type benchSource struct {
@@ -102,15 +88,15 @@ func (s *benchSink) Write(_ context.Context, msgs []*message.Message) error {
 
 func (s *benchSink) Close() error { return nil }
 
-// benchFlow compiles a flow reading from benchsrc and writing to
-// benchsink, registering both under the benchmark's name.
+// benchFlow compiles a flow reading from a benchSource and writing to a
+// benchSink, registering both under the benchmark's name.
 func benchFlow(b *testing.B, stages string, src *benchSource, sink *benchSink) *compiler.Flow {
 	b.Helper()
 	name := fmt.Sprintf("bench-%p", src)
 	fixtures.Store(name, src)
 	fixtures.Store(name+"-out", sink)
 	b.Cleanup(func() { fixtures.Delete(name); fixtures.Delete(name + "-out") })
-	text := fmt.Sprintf("version: 1\nname: bench\nsource: {benchsrc: {name: %s}}\n%ssink: {benchsink: {name: %s-out}}\n", name, stages, name)
+	text := fmt.Sprintf("version: 1\nname: bench\nsource: {tsrc: {name: %s}}\n%ssink: {tsink: {name: %s-out}}\n", name, stages, name)
 	f, ds := dsl.Parse("bench.yaml", []byte(text), func(string) (string, bool) { return "", false })
 	if len(ds) > 0 {
 		b.Fatalf("parse: %v", ds)

@@ -21,20 +21,22 @@ import (
 )
 
 // Test connectors: "tsrc" and "tsink" find their fixture by name, so a
-// flow file written in a test drives fixtures the test inspects.
-var fixtures sync.Map // name -> *fakeSource | *fakeSink
+// flow file written in a test drives fixtures the test inspects (any
+// registry.Source or registry.Sink: the recording fakes below, the
+// counting ones of the benchmarks, wrappers).
+var fixtures sync.Map // name -> registry.Source | registry.Sink
 
 func init() {
 	named := []registry.Field{{Name: "name", Type: registry.String, Required: true}}
 	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tsrc", SourceFields: named,
 		Source: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Source, error) {
 			s, _ := fixtures.Load(c.String("name"))
-			return s.(*fakeSource), nil
+			return s.(registry.Source), nil
 		}})
 	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tsink", SinkFields: named,
 		Sink: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Sink, error) {
 			s, _ := fixtures.Load(c.String("name"))
-			return s.(*fakeSink), nil
+			return s.(registry.Sink), nil
 		}})
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/message"
-	"github.com/flowrun/flowrun/registry"
 	"github.com/flowrun/flowrun/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -72,25 +71,19 @@ func (s partitionedSource) Read(ctx context.Context, buf []*message.Message) (in
 	return n, err
 }
 
-func init() {
-	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tpart", SourceFields: []registry.Field{{Name: "name", Type: registry.String}},
-		Source: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Source, error) {
-			s, _ := fixtures.Load(c.String("name"))
-			return partitionedSource{s.(*fakeSource)}, nil
-		}})
-}
 
 func TestOrderKeptPerSourcePartitionWithoutPartitionBy(t *testing.T) {
 	var bodies []string
 	for i := 0; i < 3000; i++ {
 		bodies = append(bodies, fmt.Sprintf(`{"i":%d,"work":%d}`, i, (i*7919)%50))
 	}
-	newSource(t, "po", bodies...)
+	fixtures.Store("po-part", partitionedSource{newSource(t, "po", bodies...)})
+	t.Cleanup(func() { fixtures.Delete("po-part") })
 	sink := newSink(t, "po-out")
 	runFlow(t, `
 version: 1
 name: po
-source: {tpart: {name: po}}
+source: {tsrc: {name: po-part}}
 concurrency: 4
 max_demand: 2
 stages:
