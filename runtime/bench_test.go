@@ -27,7 +27,6 @@ import (
 // paymentBody is one line of the file workloads of bench/workload.
 const paymentBody = `{"id":"p-000001","user":"u-123","amount":1234.5,"currency":"EUR","country":"DE","ts":"2026-01-01T00:00:01Z","tags":["web","vip"]}`
 
-
 // benchSource serves n messages, cycling through bodies, then io.EOF.
 type benchSource struct {
 	bodies        [][]byte

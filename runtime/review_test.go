@@ -71,7 +71,6 @@ func (s partitionedSource) Read(ctx context.Context, buf []*message.Message) (in
 	return n, err
 }
 
-
 func TestOrderKeptPerSourcePartitionWithoutPartitionBy(t *testing.T) {
 	var bodies []string
 	for i := 0; i < 3000; i++ {
