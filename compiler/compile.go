@@ -229,8 +229,14 @@ func (c *compiler) stages(f *dsl.Flow, out *Flow) {
 			c.buildError(s.Value, err)
 			continue
 		}
+		if spec.ReadsPayload {
+			out.NeedsPayload = true
+		}
 		switch b := built.(type) {
 		case *registry.BatchPlan:
+			if b.Reduce != nil { // batch is the payloads
+				out.NeedsPayload = true
+			}
 			out.Batch = &Batch{Name: s.Name, NodeID: s.Name, Plan: b}
 		case registry.Step:
 			out.Steps = append(out.Steps, &Step{Name: s.Name, Kind: s.Kind, Step: b})

@@ -35,7 +35,8 @@ type Flow struct {
 	Sinks      []*Connector           // index = registry.Message.Route
 	DeadLetter *Connector             // nil: failures are nacked
 
-	// NeedsPayload is true when any expression reads the payload; else
+	// NeedsPayload is true when any expression, a reduce or a stage kind
+	// that ReadsPayload reads the payload; else
 	// the runtime only validates it against the codec.
 	NeedsPayload bool
 

@@ -36,3 +36,19 @@ func TestConnectorValidateHookPointsAtTheField(t *testing.T) {
 		t.Fatalf("valid pair rejected: %v", ds)
 	}
 }
+
+func TestNeedsPayloadOnlyWhenSomethingReadsIt(t *testing.T) {
+	for stages, want := range map[string]bool{
+		"  - filter: meta.x == \"y\"\n":                                    false,
+		"  - filter: payload.x > 1\n":                                      true,
+		"  - set: {n: 1}\n":                                                true, // set decodes the object itself
+		"  - batch: {size: 2, reduce: 'len(batch)'}\n":                     true, // batch is the payloads
+		"  - batch: {size: 2}\n":                                           false,
+		"  - key: meta.k\n  - batch: {size: 2, key: 'key', reduce: '1'}\n": true,
+	} {
+		flow := mustCompile(t, "version: 1\nname: n\nsource: {ctest-queue: {brokers: [b], topic: t}}\nstages:\n"+stages+"sink: {ctest-out: {}}\n")
+		if flow.NeedsPayload != want {
+			t.Errorf("%s: NeedsPayload %v, want %v", stages, flow.NeedsPayload, want)
+		}
+	}
+}

@@ -17,6 +17,10 @@ type StageSpec struct {
 	Summary string
 	Example string // a YAML stage item, for docs
 	Value   Field  // the shape of the kind's value
+	// ReadsPayload is true for a kind whose Go code reads the decoded
+	// payload itself (set), not only through expressions: the runtime
+	// then decodes every message once up front instead of validating it.
+	ReadsPayload bool
 	// Build turns the decoded value into a Step, a *BatchPlan or a
 	// *RoutePlan. Errors about a part of the value can be wrapped with
 	// At so the diagnostic points there.

@@ -11,10 +11,11 @@ import (
 
 func init() {
 	registry.RegisterStage(&registry.StageSpec{
-		Name:    "set",
-		Summary: "Sets fields of the payload (an object); a.b.c creates objects on the way.",
-		Example: `set: {total: payload.price * payload.qty, audit.seen_at: now()}`,
-		Value:   registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "field path -> expression"},
+		Name:         "set",
+		ReadsPayload: true,
+		Summary:      "Sets fields of the payload (an object); a.b.c creates objects on the way.",
+		Example:      `set: {total: payload.price * payload.qty, audit.seen_at: now()}`,
+		Value:        registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "field path -> expression"},
 		Build: func(_ *registry.Build, v any) (any, error) {
 			s := &set{}
 			for _, e := range v.([]registry.Entry) {
