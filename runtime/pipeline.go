@@ -99,6 +99,17 @@ func New(f *compiler.Flow, opts Options) *Pipeline {
 	return p
 }
 
+// Progress returns the counts so far, while the pipeline runs (Elapsed
+// and DrainTimeout are set only in Run's result).
+func (p *Pipeline) Progress() Summary {
+	return Summary{In: p.in.Load(), Out: p.out.Load(), Acked: p.acked.Load(), Filtered: p.filtered.Load(),
+		DeadLettered: p.dead.Load(), Nacked: p.nacked.Load()}
+}
+
+// Settled is how many source messages are finished: acked, filtered,
+// dead-lettered or nacked.
+func (s Summary) Settled() int64 { return s.Acked + s.Filtered + s.DeadLettered + s.Nacked }
+
 // Ready reports whether the pipeline has opened its connectors and is reading.
 func (p *Pipeline) Ready() bool { return p.ready.Load() }
 
@@ -180,8 +191,9 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	}
 	p.ready.Store(false)
 	err := p.closeAll()
-	return Summary{In: p.in.Load(), Out: p.out.Load(), Acked: p.acked.Load(), Filtered: p.filtered.Load(),
-		DeadLettered: p.dead.Load(), Nacked: p.nacked.Load(), Elapsed: time.Since(start), DrainTimeout: timedOut}, err
+	sum := p.Progress()
+	sum.Elapsed, sum.DrainTimeout = time.Since(start), timedOut
+	return sum, err
 }
 
 // orderedByPartition reports whether the source asks to keep its

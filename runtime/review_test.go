@@ -179,3 +179,22 @@ func TestDrainTimeoutAlsoBoundsTheEndOfAFiniteSource(t *testing.T) {
 		t.Fatalf("summary %+v, err %v", sum, err)
 	}
 }
+
+func TestProgressCountsWhileRunning(t *testing.T) {
+	newSource(t, "pg", `{"a":1}`, `{"a":2}`, `x`)
+	newSink(t, "pg-out")
+	newSink(t, "pg-dlq")
+	flow := compile(t, "version: 1\nname: pg\nsource: {tsrc: {name: pg}}\nstages:\n  - filter: payload.a > 1\nsink: {tsink: {name: pg-out}}\ndead_letter: {tsink: {name: pg-dlq}}\n")
+	p := runtime.New(flow, runtime.Options{})
+	if got := p.Progress(); got != (runtime.Summary{}) {
+		t.Fatalf("before Run: %+v", got)
+	}
+	sum, err := p.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Progress()
+	if got.In != 3 || got.Acked != 1 || got.Filtered != 1 || got.DeadLettered != 1 || got.Settled() != 3 || sum.Settled() != 3 {
+		t.Fatalf("progress %+v, summary %+v", got, sum)
+	}
+}

@@ -185,10 +185,8 @@ func runFlow(name string, source, sink map[string]any, n int, produce func() err
 	deadline := time.After(10 * time.Minute)
 	first := 0
 	for {
-		settled, err := settledCount(reg)
-		if err != nil {
-			return 0, err
-		}
+		s := p.Progress()
+		settled := int(s.Acked + s.Filtered)
 		if first == 0 && settled > 0 {
 			first, start = settled, time.Now()
 		}
@@ -211,28 +209,6 @@ func runFlow(name string, source, sink map[string]any, n int, produce func() err
 	took := time.Duration(float64(time.Since(start)) * float64(n) / float64(n-first+1))
 	cancel()
 	return took, <-done
-}
-
-// settledCount is flowrun_messages_total over the acked and filtered outcomes.
-func settledCount(reg *prometheus.Registry) (int, error) {
-	families, err := reg.Gather()
-	if err != nil {
-		return 0, err
-	}
-	total := 0.0
-	for _, f := range families {
-		if f.GetName() != "flowrun_messages_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && (l.GetValue() == "acked" || l.GetValue() == "filtered") {
-					total += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return int(total), nil
 }
 
 // yamlValue renders durations as a flow file writes them.

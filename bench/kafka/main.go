@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"time"
 
@@ -151,48 +150,32 @@ func preload(addr string, n int) error {
 // bareLoop consumes every message and produces a copy, as fast as
 // franz-go goes: the most any consume-then-produce program can do here.
 func bareLoop(addr string, n int) (time.Duration, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("payments"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("ceiling.out"))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	start := time.Now()
-	for consumed := 0; consumed < n; {
-		fs := cl.PollFetches(ctx)
-		if err := fs.Err0(); err != nil {
-			return 0, err
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			consumed++
-			wg.Add(1)
-			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-				wg.Done()
-			})
-		})
-	}
-	wg.Wait()
-	return time.Since(start), firstErr
+	return franzLoop(addr, n, "ceiling.out", func(v []byte) ([]byte, bool) { return v, true })
 }
 
 // bareW2Loop is bareLoop doing W2's work in plain Go on one goroutine:
-// decode (encoding/json into map[string]any), filter, map, encode, produce the
-// matches. It tells how much of the gap to the ceiling is the work itself.
+// decode (encoding/json into map[string]any), filter, map, encode, produce
+// the matches. It tells how much of the gap to the ceiling is the work itself.
 func bareW2Loop(addr string, n int) (time.Duration, error) {
+	return franzLoop(addr, n, "ceilingw2.out", func(v []byte) ([]byte, bool) {
+		var p map[string]any
+		if json.Unmarshal(v, &p) != nil {
+			return nil, false
+		}
+		amount, _ := p["amount"].(float64)
+		if amount <= 500 || p["currency"] != "EUR" {
+			return nil, false
+		}
+		out, _ := json.Marshal(map[string]any{"id": p["id"], "user": p["user"], "amount_cents": amount * 100, "big": amount > 5000})
+		return out, true
+	})
+}
+
+// franzLoop consumes n messages of payments and produces what transform
+// keeps to topic, waiting for every produce.
+func franzLoop(addr string, n int, topic string, transform func([]byte) ([]byte, bool)) (time.Duration, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("payments"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("ceilingw2.out"))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		return 0, err
 	}
@@ -212,15 +195,10 @@ func bareW2Loop(addr string, n int) (time.Duration, error) {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			consumed++
-			var p map[string]any
-			if json.Unmarshal(r.Value, &p) != nil {
+			out, keep := transform(r.Value)
+			if !keep {
 				return
 			}
-			amount, _ := p["amount"].(float64)
-			if amount <= 500 || p["currency"] != "EUR" {
-				return
-			}
-			out, _ := json.Marshal(map[string]any{"id": p["id"], "user": p["user"], "amount_cents": amount * 100, "big": amount > 5000})
 			wg.Add(1)
 			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: out, Headers: r.Headers}, func(_ *kgo.Record, err error) {
 				if err != nil {
@@ -278,10 +256,8 @@ func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) 
 	deadline := time.After(10 * time.Minute)
 	first := 0
 	for {
-		settled, err := settledCount(reg)
-		if err != nil {
-			return 0, err
-		}
+		s := p.Progress()
+		settled := int(s.Acked + s.Filtered)
 		if first == 0 && settled > 0 {
 			first, start = settled, time.Now()
 		}
@@ -300,26 +276,4 @@ func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) 
 	elapsed := time.Duration(float64(time.Since(start)) * float64(n) / float64(n-first+1))
 	cancel()
 	return elapsed, <-done
-}
-
-// settledCount is flowrun_messages_total over the acked and filtered outcomes.
-func settledCount(reg *prometheus.Registry) (int, error) {
-	families, err := reg.Gather()
-	if err != nil {
-		return 0, err
-	}
-	total := 0.0
-	for _, f := range families {
-		if f.GetName() != "flowrun_messages_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && strings.Contains("acked filtered", l.GetValue()) {
-					total += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return int(total), nil
 }
