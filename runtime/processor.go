@@ -78,7 +78,10 @@ func (pr *processor) handle(m *message.Message) {
 	}
 	x.Attempts, x.Stage = 1, ""
 	outs, err := p.handler(x, m, pr.scratch[:0])
-	pr.scratch = outs[:0]
+	defer func() { // reuse the array, but do not keep its messages alive
+		clear(outs)
+		pr.scratch = outs[:0]
+	}()
 	if err != nil {
 		stage := x.Stage
 		var de *registry.DecodeError

@@ -46,36 +46,39 @@ func (w *sinkWriter) run() {
 		took := time.Since(start)
 		w.stage.duration.Observe(took.Seconds())
 		w.p.emit(Event{Kind: EventStageStop, Node: w.node.id, Count: len(msgs), Duration: took, Err: err})
-		var partial *registry.WriteError
-		if errors.As(err, &partial) {
-			w.p.log.Error("sink write failed for some messages", "sink", w.node.id, "failed", len(partial.Failed), "of", len(msgs), "error", partial.Err)
-			failed := make([]bool, len(msgs))
-			for _, i := range partial.Failed {
-				if i >= 0 && i < len(msgs) {
-					failed[i] = true
-				}
-			}
-			for i, m := range msgs {
-				if failed[i] {
-					w.p.fail(m, w.node.id, partial.Err, max(w.attempts, 1))
-				} else {
-					w.p.out.Add(1)
-					m.Trackers((*message.Tracker).Delivered)
-				}
-			}
-			continue
-		}
-		if err != nil {
-			w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs), "attempts", w.attempts, "error", err)
-			for _, m := range msgs {
-				w.p.fail(m, w.node.id, err, max(w.attempts, 1))
-			}
-			continue
-		}
+		w.settle(msgs, err)
+	}
+}
+
+// settle settles the messages of one write: all delivered, all failed,
+// or, for a registry.WriteError, failed only those it names.
+func (w *sinkWriter) settle(msgs []*message.Message, err error) {
+	if err == nil {
 		w.p.out.Add(int64(len(msgs)))
 		for _, m := range msgs {
 			m.Trackers((*message.Tracker).Delivered)
 		}
+		return
+	}
+	cause, failed, count := err, []bool(nil), len(msgs) // failed nil: every message failed
+	var partial *registry.WriteError
+	if errors.As(err, &partial) {
+		cause, failed, count = partial.Err, make([]bool, len(msgs)), len(partial.Failed)
+		for _, i := range partial.Failed {
+			if i >= 0 && i < len(msgs) {
+				failed[i] = true
+			}
+		}
+	}
+	w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs),
+		"failed", count, "attempts", w.attempts, "error", cause)
+	for i, m := range msgs {
+		if failed == nil || failed[i] {
+			w.p.fail(m, w.node.id, cause, max(w.attempts, 1))
+			continue
+		}
+		w.p.out.Add(1)
+		m.Trackers((*message.Tracker).Delivered)
 	}
 }
 
