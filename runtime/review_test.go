@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +197,52 @@ func TestProgressCountsWhileRunning(t *testing.T) {
 	got := p.Progress()
 	if got.In != 3 || got.Acked != 1 || got.Filtered != 1 || got.DeadLettered != 1 || got.Settled() != 3 || sum.Settled() != 3 {
 		t.Fatalf("progress %+v, summary %+v", got, sum)
+	}
+}
+
+// A slow sink is backpressure: processors wait on the full sink edge, which
+// is counted in flowrun_edge_blocked_seconds_total and seen as buffer_full.
+func TestBackpressureIsMeasuredOnTheFullEdge(t *testing.T) {
+	src := newSource(t, "bp")
+	src.endless = true
+	sink := newSink(t, "bp-out")
+	sink.delay = 5 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	var mu sync.Mutex
+	full := 0
+	obs := runtime.ObserverFunc(func(e runtime.Event) {
+		if e.Kind == runtime.EventBufferFull && e.From == "processors" && e.To == "sink" {
+			mu.Lock()
+			full++
+			mu.Unlock()
+		}
+	})
+	flow := compile(t, "version: 1\nname: bp\nsource: {tsrc: {name: bp}}\nconcurrency: 2\nmax_demand: 4\nsink: {tsink: {name: bp-out}}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := runtime.New(flow, runtime.Options{Metrics: reg, Observers: []runtime.Observer{obs}}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if blocked := metricValue(t, reg, `flowrun_edge_blocked_seconds_total{flow="bp",from="processors",to="sink"}`); blocked <= 0 {
+		t.Fatalf("blocked seconds %v: a slow sink must show as backpressure", blocked)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if full == 0 {
+		t.Fatal("no buffer_full event")
+	}
+}
+
+func TestLogObserverWritesEventsAsDebugLines(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	runtime.LogObserver(log).Observe(runtime.Event{Kind: runtime.EventEnqueued, Flow: "f", From: "source", To: "processors", Count: 3})
+	if got := buf.String(); !strings.Contains(got, "level=DEBUG msg=enqueued flow=f from=source to=processors count=3") {
+		t.Fatalf("log line %q", got)
+	}
+	buf.Reset()
+	runtime.LogObserver(slog.New(slog.NewTextHandler(&buf, nil))).Observe(runtime.Event{Kind: runtime.EventDemand})
+	if buf.Len() != 0 {
+		t.Fatalf("logged at info level: %q", buf.String())
 	}
 }
