@@ -11,7 +11,6 @@ import (
 	"github.com/flowrun/flowrun/registry"
 	"github.com/flowrun/flowrun/runtime"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -127,7 +126,6 @@ func metricValue(t *testing.T, reg *prometheus.Registry, series string) float64 
 	return 0
 }
 
-var _ = testutil.ToFloat64 // testutil is the documented way; metricValue also matches labels
 
 func TestObserverSeesRuntimeEvents(t *testing.T) {
 	newSource(t, "ob", `1`, `2`, `x`)
