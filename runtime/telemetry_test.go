@@ -126,7 +126,6 @@ func metricValue(t *testing.T, reg *prometheus.Registry, series string) float64 
 	return 0
 }
 
-
 func TestObserverSeesRuntimeEvents(t *testing.T) {
 	newSource(t, "ob", `1`, `2`, `x`)
 	newSink(t, "ob-out")
