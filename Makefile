@@ -24,7 +24,7 @@ test:
 
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./compiler/
+	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./compiler/
 
 # The connector conformance suite against the real services on this machine.
 test-integration:

@@ -53,7 +53,8 @@ func FuzzCompile(f *testing.F) {
 		return "", false
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		lines := bytes.Count(src, []byte("\n")) + 1
+		// YAML ends a line at \n, \r\n or a lone \r.
+		lines := bytes.Count(src, []byte("\n")) + bytes.Count(src, []byte("\r")) - bytes.Count(src, []byte("\r\n")) + 1
 		flow, ds := dsl.Parse("fuzz.yaml", src, env)
 		if flow == nil && len(ds) == 0 {
 			t.Fatal("Parse returned neither a flow nor a diagnostic")
