@@ -53,8 +53,7 @@ func FuzzCompile(f *testing.F) {
 		return "", false
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		// YAML ends a line at \n, \r\n or a lone \r.
-		lines := bytes.Count(src, []byte("\n")) + bytes.Count(src, []byte("\r")) - bytes.Count(src, []byte("\r\n")) + 1
+		lines := yamlLines(src)
 		flow, ds := dsl.Parse("fuzz.yaml", src, env)
 		if flow == nil && len(ds) == 0 {
 			t.Fatal("Parse returned neither a flow nor a diagnostic")
@@ -77,4 +76,14 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// yamlLines counts lines as YAML (and yaml.v3) does: a line ends at \n,
+// \r\n, a lone \r, NEL (U+0085), LS (U+2028) or PS (U+2029).
+func yamlLines(src []byte) int {
+	n := 1 + bytes.Count(src, []byte("\n")) + bytes.Count(src, []byte("\r")) - bytes.Count(src, []byte("\r\n"))
+	for _, r := range []string{"\u0085", "\u2028", "\u2029"} {
+		n += bytes.Count(src, []byte(r))
+	}
+	return n
 }

@@ -44,7 +44,13 @@ func Parse(file string, src []byte, env Lookup) (*Flow, diag.List) {
 	root := c.convert(&doc, "")
 	f := &Flow{File: file, Root: root}
 	if root.Kind != Map {
-		ds.Add(diag.Diagnostic{Pos: root.Pos, Message: "a flow file must be a YAML map with version, name, source, stages and sink"})
+		pos := root.Pos
+		if len(doc.Content) == 1 && doc.Content[0].Tag == "!!null" && doc.Content[0].Value == "" {
+			// An empty document ("---" alone): yaml.v3 puts its null on
+			// the line after the marker, past the end of the file.
+			pos.Line, pos.Col = doc.Line, doc.Column
+		}
+		ds.Add(diag.Diagnostic{Pos: pos, Message: "a flow file must be a YAML map with version, name, source, stages and sink"})
 		return f, ds
 	}
 	p := parser{ds: &ds}
