@@ -4,12 +4,17 @@
 //
 //   - the ceiling: a bare franz-go loop that consumes every message and
 //     produces it to another topic, waiting for the broker's acks;
-//   - flow W2 (filter then map, kafka source to kafka sink) run by the
-//     flowrun runtime, until every input message is acked or filtered.
+//   - the same loop doing W2's work in plain Go (encoding/json);
+//   - Sarama, the client the connector is built on (watermill-kafka's),
+//     consuming only, then consuming and producing every message: what
+//     any Sarama program can reach here;
+//   - flows W1 (passthrough) and W2 (filter then map), kafka source to
+//     kafka sink, run by the flowrun runtime until every input message is
+//     acked or filtered, with how many cores the process kept busy.
 //
-// It prints msgs/s for both and their ratio. Figures depend on the
+// It prints msgs/s for each and their ratios. Figures depend on the
 // machine; the broker (kfake) runs in the same process and competes for
-// the same CPUs, so both numbers are lower than against a real cluster.
+// the same CPUs, so every number is lower than against a real cluster.
 package main
 
 import (
@@ -24,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
@@ -56,6 +62,17 @@ sink:
   kafka: {brokers: ["%s"], topic: w2.out}
 `
 
+// w1 is flow W1: every message passed through untouched.
+const w1 = `version: 1
+name: w1-kafka
+source:
+  kafka: {brokers: ["%s"], topic: payments, group: w1-bench}
+concurrency: %d
+max_demand: %d
+sink:
+  kafka: {brokers: ["%s"], topic: w1.out}
+`
+
 func main() {
 	messages := flag.Int("messages", 1_000_000, "messages to pre-load and process")
 	concurrency := flag.Int("concurrency", 4, "the flow's concurrency")
@@ -71,7 +88,7 @@ func main() {
 
 func bench(n, concurrency, maxDemand int) error {
 	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0"},
-		kfake.SeedTopics(partitions, "payments", "ceiling.out", "ceilingw2.out", "w2.out"))
+		kfake.SeedTopics(partitions, "payments", "ceiling.out", "ceilingw2.out", "sarama.out", "w1.out", "w2.out"))
 	if err != nil {
 		return err
 	}
@@ -94,14 +111,33 @@ func bench(n, concurrency, maxDemand int) error {
 		return fmt.Errorf("franz-go W2 loop: %w", err)
 	}
 	report("franz-go consume, W2 in Go, produce (same work, no graph)", n, w2Loop)
+	saramaRead, err := saramaLoop(addr, n, false)
+	if err != nil {
+		return fmt.Errorf("sarama consumer: %w", err)
+	}
+	report("Sarama consume only (the connector's client)", n, saramaRead)
+	sarama, err := saramaLoop(addr, n, true)
+	if err != nil {
+		return fmt.Errorf("sarama loop: %w", err)
+	}
+	report("Sarama consume-then-produce", n, sarama)
+	w1, err := runFlow(addr, n, fmt.Sprintf(w1, addr, concurrency, maxDemand, addr), "")
+	if err != nil {
+		return fmt.Errorf("flow W1: %w", err)
+	}
+	report(fmt.Sprintf("flowrun flow W1 passthrough (concurrency %d, max_demand %d)", concurrency, maxDemand), n, w1)
 
-	flow, err := runFlow(addr, n, concurrency, maxDemand)
+	flow, err := runFlow(addr, n, fmt.Sprintf(w2, addr, concurrency, maxDemand, addr), profile)
 	if err != nil {
 		return fmt.Errorf("flow W2: %w", err)
 	}
 	report(fmt.Sprintf("flowrun flow W2 (concurrency %d, max_demand %d)", concurrency, maxDemand), n, flow)
 	fmt.Printf("kafka: flow / ceiling = %.2f\n", ceiling.Seconds()/flow.Seconds())
 	fmt.Printf("kafka: flow / same-work loop = %.2f\n", w2Loop.Seconds()/flow.Seconds())
+	fmt.Printf("kafka: Sarama consume only / ceiling = %.2f\n", ceiling.Seconds()/saramaRead.Seconds())
+	fmt.Printf("kafka: Sarama loop / ceiling = %.2f\n", ceiling.Seconds()/sarama.Seconds())
+	fmt.Printf("kafka: flow W1 / Sarama loop = %.2f\n", sarama.Seconds()/w1.Seconds())
+	fmt.Printf("kafka: flow W2 / Sarama loop = %.2f\n", sarama.Seconds()/flow.Seconds())
 	return nil
 }
 
@@ -214,15 +250,15 @@ func franzLoop(addr string, n int, topic string, transform func([]byte) ([]byte,
 	return time.Since(start), firstErr
 }
 
-// runFlow runs W2 in this process until every message is settled.
-func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) {
+// runFlow runs a flow file in this process until every message is settled.
+func runFlow(addr string, n int, flowFile, cpuProfile string) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "bench-kafka")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "w2.yaml")
-	if err := os.WriteFile(path, fmt.Appendf(nil, w2, addr, concurrency, maxDemand, addr), 0o600); err != nil {
+	path := filepath.Join(dir, "flow.yaml")
+	if err := os.WriteFile(path, []byte(flowFile), 0o600); err != nil {
 		return 0, err
 	}
 	flow, ds := compiler.CompileFile(path)
@@ -234,8 +270,8 @@ func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) 
 	p := runtime.New(flow, runtime.Options{Logger: logger, Metrics: reg})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if profile != "" {
-		f, err := os.Create(profile)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			return 0, err
 		}
@@ -255,11 +291,12 @@ func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) 
 	// group is a one-off cost of a few seconds, not throughput.
 	deadline := time.After(10 * time.Minute)
 	first := 0
+	var cpuStart time.Duration
 	for {
 		s := p.Progress()
 		settled := int(s.Acked + s.Filtered)
 		if first == 0 && settled > 0 {
-			first, start = settled, time.Now()
+			first, start, cpuStart = settled, time.Now(), cpuTime()
 		}
 		if settled >= n {
 			break
@@ -273,7 +310,19 @@ func runFlow(addr string, n, concurrency, maxDemand int) (time.Duration, error) 
 		}
 	}
 	// Scale to n messages: the first ones settled before the clock started.
-	elapsed := time.Duration(float64(time.Since(start)) * float64(n) / float64(n-first+1))
+	wall := time.Since(start)
+	fmt.Printf("kafka: (the process, broker included, kept %.2f cores busy while the flow ran)\n", float64(cpuTime()-cpuStart)/float64(wall))
+	elapsed := time.Duration(float64(wall) * float64(n) / float64(n-first+1))
 	cancel()
 	return elapsed, <-done
+}
+
+// cpuTime is the CPU time this process has used: it tells whether a run
+// was bound by the machine's cores or by waiting.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
