@@ -101,7 +101,8 @@ type PartitionOrdered interface {
 type Sink interface {
 	// Write publishes msgs (Body, Key, Meta of each) and returns nil only
 	// once the destination accepted all of them. On error the runtime
-	// retries the whole call.
+	// retries the whole call. Calls come one at a time, in the order the
+	// messages reached the sink, unless Write calls Sent (see there).
 	Write(ctx context.Context, msgs []*message.Message) error
 	Close() error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,6 +129,12 @@ type fakeSink struct {
 	reject    string // a body containing this fails alone, with a registry.WriteError
 	calls     atomic.Int64
 	closed    atomic.Bool
+
+	// pipelined: record the messages, call registry.Sent, then wait delay
+	// (an acknowledgement), as a Kafka sink does.
+	pipelined   bool
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
 }
 
 func newSink(t *testing.T, name string) *fakeSink {
@@ -138,6 +145,18 @@ func newSink(t *testing.T, name string) *fakeSink {
 }
 
 func (s *fakeSink) Write(ctx context.Context, msgs []*message.Message) error {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for m := s.maxInFlight.Load(); n > m && !s.maxInFlight.CompareAndSwap(m, n); m = s.maxInFlight.Load() {
+	}
+	if s.pipelined {
+		s.mu.Lock()
+		s.writes = append(s.writes, slices.Clone(msgs))
+		s.mu.Unlock()
+		registry.Sent(ctx)
+		time.Sleep(s.delay)
+		return nil
+	}
 	if s.delay > 0 {
 		select {
 		case <-time.After(s.delay):

@@ -244,6 +244,41 @@ sink: {tsink: {name: dm-out}}
 	if sum.In < 50 {
 		t.Fatalf("only %d messages in 200ms: the flow did not run", sum.In)
 	}
+	if n := sink.maxInFlight.Load(); n != 1 {
+		t.Fatalf("%d writes at once to a sink that does not call registry.Sent, want 1", n)
+	}
+}
+
+// A sink that calls registry.Sent gets its next write while the last
+// one waits for acknowledgements, still in edge order, at most
+// writesInFlight (4) at once, and every message is acked once.
+func TestSinkCallingSentHasWritesInFlightInOrder(t *testing.T) {
+	var bodies, want []string
+	for i := range 2000 {
+		bodies = append(bodies, fmt.Sprintf(`{"n":%d}`, i))
+		want = append(want, fmt.Sprintf(`{"n":%d}`, i))
+	}
+	src := newSource(t, "sent", bodies...)
+	sink := newSink(t, "sent-out")
+	sink.pipelined, sink.delay = true, 5*time.Millisecond
+	sum := runFlow(t, `
+version: 1
+name: sent
+source: {tsrc: {name: sent}}
+concurrency: 1
+max_demand: 10
+sink: {tsink: {name: sent-out}}
+`)
+	if got := sink.bodies(); !slices.Equal(got, want) {
+		t.Fatalf("sink received %d messages, not the 2000 in source order (first %v)", len(got), got[:min(len(got), 5)])
+	}
+	acked, nacked := src.counts()
+	if acked != 2000 || nacked != 0 || sum.Out != 2000 {
+		t.Fatalf("acked %d, nacked %d, out %d; want 2000 acked, 0 nacked", acked, nacked, sum.Out)
+	}
+	if n := sink.maxInFlight.Load(); n < 2 || n > 4 {
+		t.Fatalf("%d writes in flight at most, want 2 to 4", n)
+	}
 }
 
 func TestRouteToNamedSinks(t *testing.T) {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
@@ -13,6 +14,11 @@ import (
 // maxWrite bounds how many messages one merged sink write carries.
 const maxWrite = 4096
 
+// writesInFlight is how many writes of one sink may wait for their
+// acknowledgements at once. Only a sink that calls registry.Sent gets
+// more than one; demand credits still bound the messages they hold.
+const writesInFlight = 4
+
 type sinkNode struct {
 	conn *compiler.Connector
 	sink registry.Sink
@@ -22,37 +28,68 @@ type sinkNode struct {
 // sinkWriter is a sink node: it writes what reaches its edge and
 // settles the messages it wrote.
 type sinkWriter struct {
-	p        *Pipeline
-	node     *sinkNode
-	in       *edge
-	write    registry.Writer
-	stage    stageMetrics
-	work     context.Context
-	merge    bool // merge waiting chunks into one write (not for batches)
-	attempts int  // write attempts of the current call, counted innermost
+	p     *Pipeline
+	node  *sinkNode
+	in    *edge
+	write registry.Writer
+	stage stageMetrics
+	work  context.Context
+	merge bool // merge waiting chunks into one write (not for batches)
+
+	// turn is held from taking a chunk off the edge until the sink has
+	// queued it (registry.Sent) or, for other sinks, until its messages
+	// are settled: writes reach the sink in edge order, and only the
+	// acknowledgement waits of Sent-calling sinks overlap.
+	turn sync.Mutex
 }
 
+// writeCall is the state of one write, carried in its context.
+type writeCall struct {
+	attempts int       // write attempts, counted innermost (under retry)
+	release  sync.Once // gives up the turn: at registry.Sent, or once settled
+}
+
+type writeCallKey struct{}
+
 func (w *sinkWriter) run() {
-	for c := range w.in.ch {
+	var writers sync.WaitGroup
+	for range writesInFlight {
+		writers.Go(w.writeLoop)
+	}
+	writers.Wait()
+}
+
+func (w *sinkWriter) writeLoop() {
+	for {
+		w.turn.Lock()
+		c, ok := <-w.in.ch
+		if !ok {
+			w.turn.Unlock()
+			return
+		}
 		w.in.received(c)
 		msgs := c.msgs
 		if w.merge {
 			msgs = w.gather(msgs)
 		}
-		w.attempts = 0
+		call := &writeCall{}
+		ctx := registry.WithSent(context.WithValue(w.work, writeCallKey{}, call), func() { call.release.Do(w.turn.Unlock) })
 		w.p.emit(Event{Kind: EventStageStart, Node: w.node.id, Count: len(msgs)})
 		start := time.Now()
-		err := w.write(w.work, msgs)
+		err := w.write(ctx, msgs)
 		took := time.Since(start)
 		w.stage.duration.Observe(took.Seconds())
 		w.p.emit(Event{Kind: EventStageStop, Node: w.node.id, Count: len(msgs), Duration: took, Err: err})
-		w.settle(msgs, err)
+		// A sink that did not call Sent keeps the turn until its messages
+		// are settled: one write's messages held at a time, as ever.
+		w.settle(msgs, err, call.attempts)
+		call.release.Do(w.turn.Unlock)
 	}
 }
 
 // settle settles the messages of one write: all delivered, all failed,
 // or, for a registry.WriteError, failed only those it names.
-func (w *sinkWriter) settle(msgs []*message.Message, err error) {
+func (w *sinkWriter) settle(msgs []*message.Message, err error, attempts int) {
 	if err == nil {
 		w.p.out.Add(int64(len(msgs)))
 		for _, m := range msgs {
@@ -71,10 +108,10 @@ func (w *sinkWriter) settle(msgs []*message.Message, err error) {
 		}
 	}
 	w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs),
-		"failed", count, "attempts", w.attempts, "error", cause)
+		"failed", count, "attempts", attempts, "error", cause)
 	for i, m := range msgs {
 		if failed == nil || failed[i] {
-			w.p.fail(m, w.node.id, cause, max(w.attempts, 1))
+			w.p.fail(m, w.node.id, cause, max(attempts, 1))
 			continue
 		}
 		w.p.out.Add(1)
@@ -105,7 +142,9 @@ func (w *sinkWriter) gather(msgs []*message.Message) []*message.Message {
 // innermost writer, under retry.
 func (w *sinkWriter) counting(s registry.Sink) registry.Writer {
 	return func(ctx context.Context, msgs []*message.Message) error {
-		w.attempts++
+		if call, ok := ctx.Value(writeCallKey{}).(*writeCall); ok {
+			call.attempts++
+		}
 		err := s.Write(ctx, msgs)
 		if err != nil {
 			w.stage.errors.Inc()

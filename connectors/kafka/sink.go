@@ -154,6 +154,9 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	if err := s.send(ctx, w, records); err != nil {
 		return err
 	}
+	// Queued in order: the runtime may hand over the next write while
+	// this one waits for the brokers.
+	registry.Sent(ctx)
 	select {
 	case <-w.done:
 	case <-ctx.Done():
