@@ -16,7 +16,8 @@ const maxWrite = 4096
 
 // writesInFlight is how many writes of one sink may wait for their
 // acknowledgements at once. Only a sink that calls registry.Sent gets
-// more than one; demand credits still bound the messages they hold.
+// more than one; each holds one merged write (at most maxWrite messages
+// or one batch), so what a sink holds stays bounded.
 const writesInFlight = 4
 
 type sinkNode struct {
