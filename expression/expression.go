@@ -97,6 +97,7 @@ type Program struct {
 	Source string
 	Scope  Scope
 	prog   *vm.Program
+	fast   fastFn // nil: the program always runs on the VM
 	uses   uses
 }
 
@@ -129,6 +130,9 @@ func Compile(src string, scope Scope) (*Program, error) {
 	}
 	p := &Program{Source: src, Scope: scope, prog: prog}
 	p.uses = collectUses(prog.Node())
+	if scope == MessageScope {
+		p.fast = compileFast(prog.Node())
+	}
 	return p, nil
 }
 
@@ -166,6 +170,12 @@ type MessageFields = messageEnv
 // Eval runs a message-scoped program.
 func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topic, id string) (any, error) {
 	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id}
+	if p.fast != nil {
+		if v, ok := p.fast(&r.msg); ok {
+			r.msg = messageEnv{}
+			return v, nil
+		}
+	}
 	v, err := r.run(p, &r.msg)
 	r.msg = messageEnv{} // do not keep the message alive
 	return v, err

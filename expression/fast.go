@@ -1,0 +1,217 @@
+package expression
+
+import (
+	"github.com/expr-lang/expr/ast"
+)
+
+// fastFn evaluates a message-scoped program as a tree of Go closures
+// instead of expr's VM: for the shapes flows use most (payload field
+// reads, comparisons, arithmetic, && || !, ?:, ??, int(), float(), map
+// literals) it is several times faster. It reports false as soon as a
+// value is not of a type it handles exactly as expr does (int, float64,
+// string, bool, nil, plain maps); the Runner then runs the VM, so every
+// result and every error stays expr's own. Closures have no side effects,
+// which makes that second run safe. fast_test.go checks the two agree.
+type fastFn func(e *messageEnv) (any, bool)
+
+// compileFast returns the closure tree of an expression, or nil when some
+// node is not in the subset (the program then always runs on the VM).
+func compileFast(n ast.Node) fastFn {
+	switch n := n.(type) {
+	case *ast.NilNode:
+		return constant(nil)
+	case *ast.IntegerNode:
+		return constant(n.Value)
+	case *ast.FloatNode:
+		return constant(n.Value)
+	case *ast.StringNode:
+		return constant(n.Value)
+	case *ast.BoolNode:
+		return constant(n.Value)
+	case *ast.IdentifierNode:
+		return identifier(n.Value)
+	case *ast.CallNode:
+		return fieldRead(n)
+	case *ast.MemberNode:
+		return metaRead(n)
+	case *ast.UnaryNode:
+		return unary(n)
+	case *ast.BinaryNode:
+		return binary(n)
+	case *ast.ConditionalNode:
+		return conditional(n)
+	case *ast.BuiltinNode:
+		return builtin(n)
+	case *ast.MapNode:
+		return mapLiteral(n)
+	}
+	return nil
+}
+
+func constant(v any) fastFn {
+	return func(*messageEnv) (any, bool) { return v, true }
+}
+
+func identifier(name string) fastFn {
+	switch name {
+	case "payload":
+		return func(e *messageEnv) (any, bool) { return e.Payload, true }
+	case "meta":
+		return func(e *messageEnv) (any, bool) { return e.Meta, true }
+	case "key":
+		return func(e *messageEnv) (any, bool) { return e.Key, true }
+	case "topic":
+		return func(e *messageEnv) (any, bool) { return e.Topic, true }
+	case "id":
+		return func(e *messageEnv) (any, bool) { return e.ID, true }
+	}
+	return nil
+}
+
+// fieldRead is the payload field read the payloadFields patch wrote:
+// from a map it gives the value or nil, as fieldOption does.
+func fieldRead(n *ast.CallNode) fastFn {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok || id.Value != fieldFunc || len(n.Arguments) != 2 {
+		return nil
+	}
+	key, ok := n.Arguments[1].(*ast.StringNode)
+	from := compileFast(n.Arguments[0])
+	if !ok || from == nil {
+		return nil
+	}
+	k := key.Value
+	return func(e *messageEnv) (any, bool) {
+		v, ok := from(e)
+		if m, isMap := v.(map[string]any); ok && isMap {
+			return m[k], true
+		}
+		return nil, false
+	}
+}
+
+// metaRead is meta.name or meta["name"]: a missing entry reads "" in
+// expr (the zero value of the map's element type).
+func metaRead(n *ast.MemberNode) fastFn {
+	id, ok := n.Node.(*ast.IdentifierNode)
+	key, isString := n.Property.(*ast.StringNode)
+	if !ok || id.Value != "meta" || !isString || n.Optional || n.Method {
+		return nil
+	}
+	k := key.Value
+	return func(e *messageEnv) (any, bool) { return e.Meta[k], true }
+}
+
+func unary(n *ast.UnaryNode) fastFn {
+	x := compileFast(n.Node)
+	if x == nil {
+		return nil
+	}
+	switch n.Operator {
+	case "!", "not":
+		return func(e *messageEnv) (any, bool) {
+			v, ok := x(e)
+			b, isBool := v.(bool)
+			return !b, ok && isBool
+		}
+	case "-":
+		return func(e *messageEnv) (any, bool) {
+			v, ok := x(e)
+			if !ok {
+				return nil, false
+			}
+			switch v := v.(type) {
+			case float64:
+				return -v, true
+			case int:
+				return -v, true
+			}
+			return nil, false
+		}
+	}
+	return nil
+}
+
+func conditional(n *ast.ConditionalNode) fastFn {
+	cond, yes, no := compileFast(n.Cond), compileFast(n.Exp1), compileFast(n.Exp2)
+	if cond == nil || yes == nil || no == nil {
+		return nil
+	}
+	return func(e *messageEnv) (any, bool) {
+		c, ok := cond(e)
+		b, isBool := c.(bool)
+		switch {
+		case !ok || !isBool:
+			return nil, false
+		case b:
+			return yes(e)
+		}
+		return no(e)
+	}
+}
+
+func builtin(n *ast.BuiltinNode) fastFn {
+	if len(n.Arguments) != 1 {
+		return nil
+	}
+	x := compileFast(n.Arguments[0])
+	if x == nil {
+		return nil
+	}
+	switch n.Name {
+	case "int":
+		return func(e *messageEnv) (any, bool) {
+			v, ok := x(e)
+			switch v := v.(type) {
+			case float64:
+				return int(v), ok
+			case int:
+				return v, ok
+			}
+			return nil, false
+		}
+	case "float":
+		return func(e *messageEnv) (any, bool) {
+			v, ok := x(e)
+			switch v := v.(type) {
+			case float64:
+				return v, ok
+			case int:
+				return float64(v), ok
+			}
+			return nil, false
+		}
+	}
+	return nil
+}
+
+// mapLiteral builds the map as expr's OpMap does: pairs are assigned
+// last to first, so of two equal keys the first one wins.
+func mapLiteral(n *ast.MapNode) fastFn {
+	keys := make([]string, len(n.Pairs))
+	values := make([]fastFn, len(n.Pairs))
+	for i, p := range n.Pairs {
+		pair, ok := p.(*ast.PairNode)
+		if !ok {
+			return nil
+		}
+		k, ok := pair.Key.(*ast.StringNode)
+		if !ok {
+			return nil
+		}
+		if keys[i], values[i] = k.Value, compileFast(pair.Value); values[i] == nil {
+			return nil
+		}
+	}
+	return func(e *messageEnv) (any, bool) {
+		m := make(map[string]any, len(keys))
+		for i := len(keys) - 1; i >= 0; i-- {
+			v, ok := values[i](e)
+			if !ok {
+				return nil, false
+			}
+			m[keys[i]] = v
+		}
+		return m, true
+	}
+}
