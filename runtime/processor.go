@@ -132,7 +132,7 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler
 	return func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 		start := len(out)
 		cur := append(out, m)
-		t0 := time.Now()
+		t0 := monotonic()
 		for i, st := range steps {
 			x.Stage = st.Name
 			n := len(cur)
@@ -143,8 +143,8 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler
 					return out, err
 				}
 			}
-			t1 := time.Now()
-			stats[i].duration.Observe(t1.Sub(t0).Seconds() / float64(n-start))
+			t1 := monotonic()
+			stats[i].duration.Observe((t1 - t0).Seconds() / float64(n-start))
 			t0 = t1
 			k := copy(cur[start:], cur[n:])
 			cur = cur[:start+k]
@@ -155,3 +155,11 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler
 		return cur, nil
 	}
 }
+
+// clockBase anchors monotonic.
+var clockBase = time.Now()
+
+// monotonic reads only the monotonic clock, at half the cost of
+// time.Now (which also reads the wall clock): the handler chain reads it
+// once per stage for every message.
+func monotonic() time.Duration { return time.Since(clockBase) }

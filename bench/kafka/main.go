@@ -27,7 +27,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,7 +55,7 @@ var profile string // -cpuprofile
 const w2 = `version: 1
 name: w2-kafka
 source:
-  kafka: {brokers: ["%s"], topic: payments, group: w2-bench}
+  kafka: {brokers: ["%s"], topic: payments, group: w2-bench-%d}
 concurrency: %d
 max_demand: %d
 stages:
@@ -66,7 +69,7 @@ sink:
 const w1 = `version: 1
 name: w1-kafka
 source:
-  kafka: {brokers: ["%s"], topic: payments, group: w1-bench}
+  kafka: {brokers: ["%s"], topic: payments, group: w1-bench-%d}
 concurrency: %d
 max_demand: %d
 sink:
@@ -77,16 +80,39 @@ func main() {
 	messages := flag.Int("messages", 1_000_000, "messages to pre-load and process")
 	concurrency := flag.Int("concurrency", 4, "the flow's concurrency")
 	maxDemand := flag.Int("max-demand", 500, "the flow's max_demand")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the flow run to this file")
+	rounds := flag.Int("rounds", 3, "rounds of every measure; the medians are reported (one run swings by 2x on a shared machine)")
+	only := flag.String("only", "", "comma-separated measures to run (default all): "+strings.Join(measureNames, ","))
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the flow W2 runs to this file")
 	flag.Parse()
 	profile = *cpuProfile
-	if err := bench(*messages, *concurrency, *maxDemand); err != nil {
+	if err := bench(*messages, *concurrency, *maxDemand, *rounds, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/kafka:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(n, concurrency, maxDemand int) error {
+// measureNames are the measures, in the order each round runs them.
+var measureNames = []string{"ceiling", "w2loop", "sarama-read", "sarama", "w1", "w2"}
+
+var measureTitles = map[string]string{
+	"ceiling":     "franz-go consume-then-produce (ceiling)",
+	"w2loop":      "franz-go consume, W2 in Go, produce (same work, no graph)",
+	"sarama-read": "Sarama consume only (the connector's client)",
+	"sarama":      "Sarama consume-then-produce",
+	"w1":          "flowrun flow W1 passthrough",
+	"w2":          "flowrun flow W2",
+}
+
+func bench(n, concurrency, maxDemand, rounds int, only string) error {
+	selected := measureNames
+	if only != "" {
+		selected = strings.Split(only, ",")
+		for _, name := range selected {
+			if measureTitles[name] == "" {
+				return fmt.Errorf("-only: unknown measure %q (known: %s)", name, strings.Join(measureNames, ","))
+			}
+		}
+	}
 	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0"},
 		kfake.SeedTopics(partitions, "payments", "ceiling.out", "ceilingw2.out", "sarama.out", "w1.out", "w2.out"))
 	if err != nil {
@@ -99,50 +125,82 @@ func bench(n, concurrency, maxDemand int) error {
 	if err := preload(addr, n); err != nil {
 		return fmt.Errorf("pre-load: %w", err)
 	}
-	fmt.Printf("kafka: pre-loaded %d messages into %d partitions in %s\n", n, partitions, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("kafka: pre-loaded %d messages into %d partitions in %s; %d round(s), %d CPUs, %s\n",
+		n, partitions, time.Since(start).Round(time.Millisecond), rounds, goruntime.NumCPU(), goruntime.Version())
 
-	ceiling, err := bareLoop(addr, n)
-	if err != nil {
-		return fmt.Errorf("franz-go loop: %w", err)
+	measure := func(name string, round int) (time.Duration, error) {
+		switch name {
+		case "ceiling":
+			return bareLoop(addr, n)
+		case "w2loop":
+			return bareW2Loop(addr, n)
+		case "sarama-read":
+			return saramaLoop(addr, n, false)
+		case "sarama":
+			return saramaLoop(addr, n, true)
+		case "w1":
+			// A new group each round: the last one committed the whole topic.
+			return runFlow(addr, n, fmt.Sprintf(w1, addr, round, concurrency, maxDemand, addr), "")
+		}
+		return runFlow(addr, n, fmt.Sprintf(w2, addr, round, concurrency, maxDemand, addr), profile)
 	}
-	report("franz-go consume-then-produce (ceiling)", n, ceiling)
-	w2Loop, err := bareW2Loop(addr, n)
-	if err != nil {
-		return fmt.Errorf("franz-go W2 loop: %w", err)
+	took := map[string][]time.Duration{}
+	var ratios []float64 // flow W2 / ceiling within each round
+	for round := range rounds {
+		for _, name := range selected {
+			d, err := measure(name, round)
+			if err != nil {
+				return fmt.Errorf("%s: %w", measureTitles[name], err)
+			}
+			took[name] = append(took[name], d)
+			report(fmt.Sprintf("round %d: %s", round+1, measureTitles[name]), n, d)
+		}
+		if w2, c := took["w2"], took["ceiling"]; len(w2) > round && len(c) > round {
+			ratios = append(ratios, c[round].Seconds()/w2[round].Seconds())
+		}
 	}
-	report("franz-go consume, W2 in Go, produce (same work, no graph)", n, w2Loop)
-	saramaRead, err := saramaLoop(addr, n, false)
-	if err != nil {
-		return fmt.Errorf("sarama consumer: %w", err)
+	fmt.Printf("kafka: medians of %d round(s), flows at concurrency %d, max_demand %d:\n", rounds, concurrency, maxDemand)
+	med := map[string]time.Duration{}
+	for _, name := range selected {
+		med[name] = median(took[name])
+		report(measureTitles[name], n, med[name])
 	}
-	report("Sarama consume only (the connector's client)", n, saramaRead)
-	sarama, err := saramaLoop(addr, n, true)
-	if err != nil {
-		return fmt.Errorf("sarama loop: %w", err)
+	ratio := func(what, num, den string) {
+		if med[num] > 0 && med[den] > 0 {
+			fmt.Printf("kafka: %-45s %.2f\n", what, med[den].Seconds()/med[num].Seconds())
+		}
 	}
-	report("Sarama consume-then-produce", n, sarama)
-	w1, err := runFlow(addr, n, fmt.Sprintf(w1, addr, concurrency, maxDemand, addr), "")
-	if err != nil {
-		return fmt.Errorf("flow W1: %w", err)
+	ratio("flow W2 / ceiling (medians)", "w2", "ceiling")
+	if len(ratios) > 0 {
+		fmt.Printf("kafka: %-45s %s\n", "flow W2 / ceiling, each round", formatRatios(ratios))
 	}
-	report(fmt.Sprintf("flowrun flow W1 passthrough (concurrency %d, max_demand %d)", concurrency, maxDemand), n, w1)
-
-	flow, err := runFlow(addr, n, fmt.Sprintf(w2, addr, concurrency, maxDemand, addr), profile)
-	if err != nil {
-		return fmt.Errorf("flow W2: %w", err)
-	}
-	report(fmt.Sprintf("flowrun flow W2 (concurrency %d, max_demand %d)", concurrency, maxDemand), n, flow)
-	fmt.Printf("kafka: flow / ceiling = %.2f\n", ceiling.Seconds()/flow.Seconds())
-	fmt.Printf("kafka: flow / same-work loop = %.2f\n", w2Loop.Seconds()/flow.Seconds())
-	fmt.Printf("kafka: Sarama consume only / ceiling = %.2f\n", ceiling.Seconds()/saramaRead.Seconds())
-	fmt.Printf("kafka: Sarama loop / ceiling = %.2f\n", ceiling.Seconds()/sarama.Seconds())
-	fmt.Printf("kafka: flow W1 / Sarama loop = %.2f\n", sarama.Seconds()/w1.Seconds())
-	fmt.Printf("kafka: flow W2 / Sarama loop = %.2f\n", sarama.Seconds()/flow.Seconds())
+	ratio("flow W2 / same-work loop", "w2", "w2loop")
+	ratio("Sarama consume only / ceiling", "sarama-read", "ceiling")
+	ratio("Sarama loop / ceiling", "sarama", "ceiling")
+	ratio("flow W1 / ceiling", "w1", "ceiling")
+	ratio("flow W1 / Sarama loop", "w1", "sarama")
 	return nil
 }
 
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func formatRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(parts, " ")
+}
+
 func report(what string, n int, d time.Duration) {
-	fmt.Printf("kafka: %-55s %10.0f msgs/s  (%d in %s)\n", what, float64(n)/d.Seconds(), n, d.Round(time.Millisecond))
+	fmt.Printf("kafka: %-66s %10.0f msgs/s  (%d in %s)\n", what, float64(n)/d.Seconds(), n, d.Round(time.Millisecond))
 }
 
 type payment struct {
