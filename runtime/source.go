@@ -65,7 +65,16 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 	p.in.Add(int64(len(msgs)))
 	keep := msgs[:0]
 	var lanesOf []int
+	if len(t.lanes) > 1 {
+		lanesOf = make([]int, 0, len(msgs))
+	}
 	byPartition := len(t.lanes) > 1 && f.PartitionBy == nil
+	// The hash of the last topic seen: a chunk usually has one topic.
+	var (
+		topic     string
+		topicHash uint64
+		hashed    bool
+	)
 	for _, m := range msgs {
 		m.Tracker = message.NewTracker(m, p.settleFn)
 		if len(m.Raw) > f.MaxMessageBytes {
@@ -75,7 +84,10 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 		}
 		switch {
 		case byPartition:
-			h := maphash.String(seed, m.Topic) ^ uint64(m.Partition)*0x9e3779b97f4a7c15
+			if !hashed || m.Topic != topic {
+				topic, topicHash, hashed = m.Topic, maphash.String(seed, m.Topic), true
+			}
+			h := topicHash ^ uint64(m.Partition)*0x9e3779b97f4a7c15
 			lanesOf = append(lanesOf, int(h%uint64(len(t.lanes))))
 		case f.PartitionBy != nil:
 			lane, err := t.lane(x, p, seed, m)
@@ -100,7 +112,16 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 		_ = t.lanes[0].send(work, chunk{msgs: keep})
 		return
 	}
+	counts := make([]int, len(t.lanes))
+	for _, l := range lanesOf {
+		counts[l]++
+	}
 	per := make([][]*message.Message, len(t.lanes))
+	for i, n := range counts {
+		if n > 0 {
+			per[i] = make([]*message.Message, 0, n)
+		}
+	}
 	for i, m := range keep {
 		per[lanesOf[i]] = append(per[lanesOf[i]], m)
 	}
