@@ -369,9 +369,49 @@ func (d *jsonDecoder) number() (any, error) {
 		}
 	}
 	d.pos = i
+	if f, ok := shortNumber(d.data[start:i]); ok {
+		return d.boxFloat(f), nil
+	}
 	f, err := strconv.ParseFloat(unsafe.String(&d.data[start], i-start), 64)
 	if err != nil {
 		return nil, d.errorf("number %s out of range", d.data[start:i])
 	}
 	return d.boxFloat(f), nil
+}
+
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// shortNumber converts a valid JSON number without exponent and with at
+// most 15 digits, the usual ids, counts and amounts of events: the digits
+// and the power of ten are then exact float64s, so one division is
+// correctly rounded and gives what ParseFloat gives, without its general
+// parsing (Clinger's fast path).
+func shortNumber(b []byte) (float64, bool) {
+	var mant uint64
+	digits, frac, neg, dot := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.':
+			dot = true
+		case c == '-':
+			neg = true
+		default: // an exponent
+			return 0, false
+		}
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	f := float64(mant) / exactPow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }

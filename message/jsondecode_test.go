@@ -2,7 +2,10 @@ package message
 
 import (
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -61,4 +64,46 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("%q: got %#v, want %#v", data, got, want)
 		}
 	})
+}
+
+// shortNumber gives ParseFloat's value bit for bit on the numbers it
+// takes, and leaves longer ones and exponents to ParseFloat.
+func TestShortNumberMatchesParseFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	fixed := []string{"0", "-0", "0.1", "0.3", "1234.56", "-1234.56", "999999999999999", "0.000000000000001", "123456789.012345", "9007199254740993", "1e5", "0.1234567890123456"}
+	for i := 0; i < 200000; i++ {
+		var s string
+		if i < len(fixed) {
+			s = fixed[i]
+		} else {
+			all := strconv.FormatUint(rng.Uint64(), 10)
+			digits := all[:min(len(all), 1+rng.IntN(17))]
+			if dot := rng.IntN(len(digits) + 1); dot < len(digits) {
+				if dot == 0 {
+					digits = "0." + digits
+				} else if digits[0] != '0' {
+					digits = digits[:dot] + "." + digits[dot:]
+				}
+			}
+			if digits[0] == '0' && len(digits) > 1 && digits[1] != '.' {
+				continue // not JSON
+			}
+			if rng.IntN(2) == 0 {
+				digits = "-" + digits
+			}
+			s = digits
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		got, ok := shortNumber([]byte(s))
+		digits := strings.Count(s, "") - 1 - strings.Count(s, "-") - strings.Count(s, ".")
+		if wantOK := digits <= 15 && !strings.ContainsAny(s, "eE"); ok != wantOK {
+			t.Fatalf("%s: shortNumber ok = %v, want %v", s, ok, wantOK)
+		}
+		if ok && math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%s: shortNumber %v (%x), ParseFloat %v (%x)", s, got, math.Float64bits(got), want, math.Float64bits(want))
+		}
+	}
 }
