@@ -40,12 +40,14 @@ func toMessage(km *sarama.ConsumerMessage, ref any) *message.Message {
 	return m
 }
 
-// toRecord converts a message to write: Body is the value, Key the key,
-// Meta the headers, plus the id in the watermill UUID header (a new
-// UUID when the message has none).
-func toRecord(topic string, m *message.Message) (*sarama.ProducerMessage, error) {
+// toRecord fills r with a message to write: Body is the value, Key the
+// key (none when empty), Meta the headers, plus the id in the watermill
+// UUID header (a new UUID when the message has none). It builds the
+// record Sarama encodes into a batch directly, with no ProducerMessage
+// in between. Offsets and timestamps are the batch's business.
+func toRecord(r *sarama.Record, m *message.Message) error {
 	if _, reserved := m.Meta[wkafka.UUIDHeaderKey]; reserved {
-		return nil, fmt.Errorf("metadata %s is reserved by watermill for message UUID", wkafka.UUIDHeaderKey)
+		return fmt.Errorf("metadata %s is reserved by watermill for message UUID", wkafka.UUIDHeaderKey)
 	}
 	id := m.ID
 	if id == "" {
@@ -56,9 +58,23 @@ func toRecord(topic string, m *message.Message) (*sarama.ProducerMessage, error)
 	for k, v := range m.Meta {
 		headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 	}
-	pm := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(m.Body), Headers: headers}
-	if m.Key != "" {
-		pm.Key = sarama.StringEncoder(m.Key)
+	*r = sarama.Record{Value: m.Body, Headers: make([]*sarama.RecordHeader, len(headers))}
+	for i := range headers {
+		r.Headers[i] = &headers[i]
 	}
-	return pm, nil
+	if m.Key != "" {
+		r.Key = []byte(m.Key)
+	}
+	return nil
+}
+
+// recordSize is what Sarama's producer counts a record as against
+// max_message_bytes (ProducerMessage.ByteSize for record batches): its
+// key, value and headers plus the most their lengths can take.
+func recordSize(r *sarama.Record) int {
+	size := recordOverhead + len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value) + headerOverhead
+	}
+	return size
 }

@@ -1,9 +1,10 @@
 // Package kafka is the `kafka` connector: a consumer-group source that
 // lets many messages of a partition be in flight and commits only the
-// offset below which everything is acked, an asynchronous sink, and the
-// same sink as a dead letter. It speaks Kafka through Sarama and keeps
-// watermill-kafka's message conventions (headers <-> metadata, the
-// watermill UUID header), so flowrun and watermill programs interoperate.
+// offset below which everything is acked, a sink that writes each call as
+// per-partition record batches, and the same sink as a dead letter. It
+// speaks Kafka through Sarama and keeps watermill-kafka's message
+// conventions (headers <-> metadata, the watermill UUID header), so
+// flowrun and watermill programs interoperate.
 //
 // TLS and SASL are not supported yet: the connector talks plaintext.
 package kafka
@@ -28,7 +29,7 @@ const minSessionTimeout = 6 * time.Second
 func init() {
 	registry.RegisterConnector(&registry.ConnectorSpec{
 		Name:         "kafka",
-		Summary:      "Apache Kafka topics, through a consumer group (source) and an asynchronous producer (sink, dead letter)",
+		Summary:      "Apache Kafka topics, through a consumer group (source) and a batching producer (sink, dead letter)",
 		SourceFields: sourceFields,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
@@ -38,6 +39,15 @@ func init() {
 			return newSink(ctx, cfg, env)
 		},
 		Check: check,
+		ValidateSink: func(cfg registry.Config) error {
+			// A version that does not parse is reported when the sink starts.
+			if sc, err := sinkConfig(cfg); err == nil {
+				if _, err := produceVersion(sc.Version); err != nil {
+					return registry.At(err, "version")
+				}
+			}
+			return nil
+		},
 		ValidateSource: func(cfg registry.Config) error {
 			if _, err := sourceTopics(cfg); err != nil {
 				return registry.At(err, "topic")

@@ -2,27 +2,57 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
 
-// sink publishes through one Sarama AsyncProducer shared by every Write:
-// many writes and many batches are in flight at once, and each Write
-// returns when the brokers acknowledged (or refused) all of its messages.
-type sink struct {
-	topic    string
-	logger   *slog.Logger
-	producer sarama.AsyncProducer
-	wg       sync.WaitGroup // the two result loops
+// Sizes as Sarama's producer reckons them (produce_set.go,
+// async_producer.go): a record takes at most recordOverhead bytes besides
+// its key and value, a header headerOverhead besides its key and value,
+// and a record batch batchOverhead besides its records.
+const (
+	recordOverhead = 5*binary.MaxVarintLen32 + binary.MaxVarintLen64 + 1
+	headerOverhead = 2 * binary.MaxVarintLen32
+	batchOverhead  = 49
+)
 
-	mu     sync.RWMutex // Write holds it shared while sending; Close exclusively
+// sink writes each Write call as record batches, one per partition (more
+// when max_message_bytes splits one), in one produce request per leader
+// broker, sent with Sarama's Broker.AsyncProduce on one sarama.Client.
+// Nothing runs between a Write and the connection: no goroutine or
+// channel per message, as Sarama's AsyncProducer has (five hops per
+// message, most of a Kafka-to-Kafka flow's producer cost). Writes follow
+// one another on each broker connection; their responses come back on
+// Sarama's receiver goroutine while later writes are sent.
+type sink struct {
+	topic  string
+	logger *slog.Logger
+	client sarama.Client
+
+	acks     sarama.RequiredAcks
+	timeout  int32 // ms the broker may wait for replicas
+	version  int16 // of produce requests
+	codec    sarama.CompressionCodec
+	level    int
+	maxBytes int // of one record batch
+	retries  int
+	backoff  time.Duration
+
+	keyless atomic.Uint32 // rotates the partition of keyless messages between writes
+
+	mu     sync.RWMutex // Write holds it shared to join writes; Close exclusively
 	closed bool
+	writes sync.WaitGroup // Write calls in progress
 }
 
 func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, error) {
@@ -38,27 +68,26 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	if topic == "" {
 		return nil, fmt.Errorf("topic: no topic to write to")
 	}
-	producer, err := sarama.NewAsyncProducer(brokers, sc)
+	version, err := produceVersion(sc.Version)
+	if err != nil {
+		return nil, fmt.Errorf("version: %w", err)
+	}
+	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: cannot reach brokers %v: %w", brokers, err)
 	}
 	s := &sink{
-		topic: topic, producer: producer,
-		logger: loggerOf(env).With("topic", topic),
+		topic: topic, client: client,
+		logger:  loggerOf(env).With("topic", topic),
+		acks:    sc.Producer.RequiredAcks,
+		timeout: int32(sc.Producer.Timeout / time.Millisecond),
+		version: version,
+		codec:   sc.Producer.Compression, level: sc.Producer.CompressionLevel,
+		maxBytes: sc.Producer.MaxMessageBytes,
+		retries:  sc.Producer.Retry.Max, backoff: sc.Producer.Retry.Backoff,
 	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		for pm := range producer.Successes() {
-			pm.Metadata.(*pendingWrite).settle(nil)
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		for pe := range producer.Errors() {
-			pe.Msg.Metadata.(*pendingWrite).settle(pe.Err)
-		}
-	}()
+	// Replicas of a flow start on different partitions.
+	s.keyless.Store(rand.Uint32())
 	return s, nil
 }
 
@@ -67,8 +96,6 @@ func sinkConfig(cfg registry.Config) (*sarama.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
 	switch cfg.String("acks") {
 	case "leader":
 		sc.Producer.RequiredAcks = sarama.WaitForLocal
@@ -102,93 +129,394 @@ func sinkConfig(cfg registry.Config) (*sarama.Config, error) {
 	return sc, nil
 }
 
-// pendingWrite is one Write call: it counts the messages the producer
-// has not reported on yet and keeps the first error.
-type pendingWrite struct {
-	remaining atomic.Int64
-	failed    atomic.Int64
-	mu        sync.Mutex
-	first     error
-	done      chan struct{}
-}
-
-func newPendingWrite(n int) *pendingWrite {
-	w := &pendingWrite{done: make(chan struct{})}
-	w.remaining.Store(int64(n))
-	return w
-}
-
-// settle reports n messages, failed when err is set.
-func (w *pendingWrite) settleN(n int, err error) {
-	if err != nil {
-		w.failed.Add(int64(n))
-		w.mu.Lock()
-		if w.first == nil {
-			w.first = err
-		}
-		w.mu.Unlock()
+// produceVersion is the produce request version Sarama's AsyncProducer
+// sends for a configured Kafka version (produceSet.buildRequest). The
+// sink writes record batches (v2), which Kafka reads since 0.11.
+func produceVersion(v sarama.KafkaVersion) (int16, error) {
+	switch {
+	case v.IsAtLeast(sarama.V2_4_0_0):
+		return 8, nil
+	case v.IsAtLeast(sarama.V2_1_0_0):
+		return 7, nil
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		return 6, nil
+	case v.IsAtLeast(sarama.V1_0_0_0):
+		return 5, nil
+	case v.IsAtLeast(sarama.V0_11_0_0):
+		return 3, nil
 	}
-	if w.remaining.Add(-int64(n)) == 0 {
-		close(w.done)
-	}
+	return 0, fmt.Errorf("the kafka sink writes record batches, which need Kafka 0.11.0 or later (version is %s)", v)
 }
 
-func (w *pendingWrite) settle(err error) { w.settleN(1, err) }
+// hashPartition is the partition sarama.NewHashPartitioner picks for a
+// key among n: FNV-1a of the key, taken as a signed 32-bit number modulo
+// n, made positive. Watermill and other Sarama programs put keys there.
+func hashPartition(key []byte, n int32) int32 {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	p := int32(h) % n
+	if p < 0 {
+		p = -p
+	}
+	return p
+}
+
+// retriable are the partition errors Sarama's AsyncProducer retries
+// (brokerProducer.handleSuccess): leadership moving, a replica short, a
+// timeout. The rest fail the partition's records at once.
+func retriable(err sarama.KError) bool {
+	switch err {
+	case sarama.ErrInvalidMessage, sarama.ErrUnknownTopicOrPartition, sarama.ErrLeaderNotAvailable, sarama.ErrNotLeaderForPartition,
+		sarama.ErrRequestTimedOut, sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend, sarama.ErrKafkaStorageError:
+		return true
+	}
+	return false
+}
 
 // Write publishes msgs (Body as value, Key as key, Meta as headers) and
-// returns nil once the brokers acknowledged every one of them.
+// returns nil once the brokers acknowledged every one of them. When only
+// some failed for good, it returns a *registry.WriteError naming them.
 func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	w := newPendingWrite(len(msgs))
-	records := make([]*sarama.ProducerMessage, len(msgs))
-	for i, m := range msgs {
-		pm, err := toRecord(s.topic, m)
-		if err != nil {
-			return fmt.Errorf("kafka sink %q: message %s: %w", s.topic, m.ID, err)
-		}
-		pm.Metadata = w
-		records[i] = pm
-	}
-	if err := s.send(ctx, w, records); err != nil {
-		return err
-	}
-	// Queued in order: the runtime may hand over the next write while
-	// this one waits for the brokers.
-	registry.Sent(ctx)
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return fmt.Errorf("kafka sink %q: waiting for the brokers: %w", s.topic, ctx.Err())
-	}
-	if failed := w.failed.Load(); failed > 0 {
-		w.mu.Lock()
-		first := w.first
-		w.mu.Unlock()
-		return fmt.Errorf("kafka sink %q: %d of %d messages not written: %w", s.topic, failed, len(msgs), first)
-	}
-	return nil
-}
-
-func (s *sink) send(ctx context.Context, w *pendingWrite, records []*sarama.ProducerMessage) error {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.closed {
+		s.mu.RUnlock()
 		return fmt.Errorf("kafka sink %q: closed", s.topic)
 	}
-	for i, pm := range records {
-		select {
-		case s.producer.Input() <- pm:
-		case <-ctx.Done():
-			w.settleN(len(records)-i, ctx.Err()) // what was sent still settles, unobserved
-			return fmt.Errorf("kafka sink %q: sending: %w", s.topic, ctx.Err())
+	s.writes.Add(1)
+	s.mu.RUnlock()
+	defer s.writes.Done()
+
+	w := &write{
+		s: s, now: time.Now().Truncate(time.Millisecond),
+		recs: make([]sarama.Record, len(msgs)), size: make([]int, len(msgs)),
+		part: make([]int32, len(msgs)), errs: make([]error, len(msgs)),
+	}
+	todo := make([]int, 0, len(msgs))
+	for i, m := range msgs {
+		if err := toRecord(&w.recs[i], m); err != nil {
+			w.errs[i] = fmt.Errorf("message %s: %w", m.ID, err)
+			continue
+		}
+		w.size[i] = recordSize(&w.recs[i])
+		if w.size[i] > s.maxBytes {
+			w.errs[i] = sarama.ConfigurationError(fmt.Sprintf(
+				"Attempt to produce message larger than configured Producer.MaxMessageBytes (max_message_bytes): %d > %d", w.size[i], s.maxBytes))
+			continue
+		}
+		todo = append(todo, i)
+	}
+	for attempt := 0; len(todo) > 0; attempt++ {
+		retry, refresh, err := w.round(ctx, todo)
+		if err != nil {
+			return fmt.Errorf("kafka sink %q: waiting for the brokers: %w", s.topic, err)
+		}
+		if len(retry) == 0 || attempt >= s.retries {
+			break
+		}
+		s.logger.Debug("kafka sink: retrying", "messages", len(retry), "attempt", attempt+1, "error", w.errs[retry[0]])
+		if err := sleep(ctx, s.backoff); err != nil {
+			return fmt.Errorf("kafka sink %q: retrying %d messages: %w (after %w)", s.topic, len(retry), err, w.errs[retry[0]])
+		}
+		if refresh {
+			if err := s.client.RefreshMetadata(s.topic); err != nil {
+				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
+			}
+		}
+		todo = retry
+	}
+	return w.result()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// write is the state of one Write call, indexed like its messages.
+type write struct {
+	s        *sink
+	now      time.Time // the records' timestamp
+	recs     []sarama.Record
+	size     []int   // recordSize
+	part     []int32 // chosen partition, once assigned
+	assigned bool
+	errs     []error // nil: written (or not tried yet)
+}
+
+// batch is the records of one partition that go in one record batch.
+type batch struct {
+	partition int32
+	idx       []int // records, in write order
+	bytes     int   // batchOverhead and recordSize of each
+}
+
+// call is one produce request to one broker.
+type call struct {
+	broker  *sarama.Broker
+	batches []*batch
+	bytes   int
+	res     *sarama.ProduceResponse // set by the callback
+	err     error
+}
+
+// round sends the records todo (indexes, in order) and waits for the
+// brokers' answers. It sets errs of each and returns those worth sending
+// again, and whether metadata should be refreshed first.
+func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh bool, err error) {
+	s := w.s
+	fail := func(idx []int, err error, again bool) {
+		for _, i := range idx {
+			w.errs[i] = err
+		}
+		if again {
+			retry = append(retry, idx...)
 		}
 	}
+	if !w.assigned {
+		if err := w.assign(todo); err != nil {
+			fail(todo, err, true)
+			return retry, true, nil
+		}
+	}
+
+	// Group by partition, in write order, splitting at max_message_bytes.
+	open := map[int32]*batch{}
+	var batches []*batch
+	for _, i := range todo {
+		b := open[w.part[i]]
+		if b == nil || b.bytes+w.size[i] >= s.maxBytes {
+			b = &batch{partition: w.part[i], bytes: batchOverhead}
+			open[w.part[i]] = b
+			batches = append(batches, b)
+		}
+		b.idx = append(b.idx, i)
+		b.bytes += w.size[i]
+	}
+
+	// Group by leader: a partition's batches go in successive requests
+	// (a request holds one batch per partition), and a request stays
+	// within what Sarama allows one to carry.
+	requestLimit := int(sarama.MaxRequestSize) - 10*1024
+	leaders := map[int32]*sarama.Broker{}
+	noLeader := map[int32]error{}
+	last := map[int32]int{} // partition -> index of the request holding its last batch
+	calls := map[*sarama.Broker][]*call{}
+	var brokers []*sarama.Broker
+	total, most := 0, 0
+	for _, b := range batches {
+		leader, seen := leaders[b.partition]
+		if !seen && noLeader[b.partition] == nil {
+			var err error
+			if leader, err = s.client.Leader(s.topic, b.partition); err != nil {
+				noLeader[b.partition] = fmt.Errorf("partition %d: no leader: %w", b.partition, err)
+			} else {
+				leaders[b.partition] = leader
+			}
+		}
+		if err := noLeader[b.partition]; err != nil {
+			fail(b.idx, err, true)
+			refresh = true
+			continue
+		}
+		list := calls[leader]
+		if list == nil {
+			brokers = append(brokers, leader)
+		}
+		k, ok := last[b.partition]
+		if ok {
+			k++
+		}
+		for k < len(list) && list[k].bytes+b.bytes > requestLimit {
+			k++
+		}
+		if k == len(list) {
+			list = append(list, &call{broker: leader})
+			calls[leader] = list
+			total, most = total+1, max(most, len(list))
+		}
+		list[k].batches = append(list[k].batches, b)
+		list[k].bytes += b.bytes
+		last[b.partition] = k
+	}
+
+	// Send, taking the brokers in turn; every call comes back on done
+	// exactly once: from the broker's receiver, or from here when no
+	// response is coming.
+	done := make(chan *call, total)
+	broken := map[*sarama.Broker]error{}
+	for k := range most {
+		for _, br := range brokers {
+			if k >= len(calls[br]) {
+				continue
+			}
+			c := calls[br][k]
+			if err := broken[br]; err != nil {
+				c.err = err
+				done <- c
+				continue
+			}
+			err := br.AsyncProduce(w.request(c), func(res *sarama.ProduceResponse, err error) {
+				c.res, c.err = res, err
+				done <- c
+			})
+			if err != nil {
+				c.err, broken[br] = err, err
+			}
+			if err != nil || s.acks == sarama.NoResponse {
+				done <- c // no callback comes
+			}
+		}
+	}
+	// Every record of this write is queued, in order: the runtime may
+	// hand over the next write while this one waits for the brokers.
+	registry.Sent(ctx)
+
+	closing := map[*sarama.Broker]bool{}
+	for range total {
+		var c *call
+		select {
+		case c = <-done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		for _, b := range c.batches {
+			err, again := w.outcome(c, b)
+			if err == nil {
+				fail(b.idx, nil, false)
+				continue
+			}
+			fail(b.idx, fmt.Errorf("partition %d: %w", b.partition, err), again)
+			refresh = refresh || again
+		}
+		var encoding sarama.PacketEncodingError
+		if c.err != nil && !errors.As(c.err, &encoding) && !errors.Is(c.err, sarama.ErrUnsupportedVersion) {
+			closing[c.broker] = true
+		}
+	}
+	// A connection that failed is closed (not from the receiver, which
+	// Close waits for); the client opens it again on the next Leader.
+	for br := range closing {
+		s.logger.Debug("kafka sink: closing a failed broker connection", "broker", br.Addr())
+		_ = br.Close()
+	}
+	return retry, refresh, nil
+}
+
+// outcome is what became of batch b of call c: nil when written, else
+// the error and whether sending again may help.
+func (w *write) outcome(c *call, b *batch) (err error, again bool) {
+	var encoding sarama.PacketEncodingError
+	switch {
+	case c.err != nil && (errors.As(c.err, &encoding) || errors.Is(c.err, sarama.ErrUnsupportedVersion)):
+		return c.err, false
+	case c.err != nil: // the connection failed: the request may not have arrived
+		return c.err, true
+	case c.res == nil: // acks none: written once sent
+		return nil, false
+	}
+	block := c.res.GetBlock(w.s.topic, b.partition)
+	switch {
+	case block == nil:
+		return sarama.ErrIncompleteResponse, false
+	case block.Err == sarama.ErrNoError, block.Err == sarama.ErrDuplicateSequenceNumber:
+		return nil, false
+	case block.ErrorMessage != nil && *block.ErrorMessage != "":
+		return fmt.Errorf("%w (%s)", block.Err, *block.ErrorMessage), retriable(block.Err)
+	}
+	return block.Err, retriable(block.Err)
+}
+
+// request builds the produce request of c: one record batch per
+// partition, as a non-idempotent Sarama producer sends it.
+func (w *write) request(c *call) *sarama.ProduceRequest {
+	s := w.s
+	req := &sarama.ProduceRequest{RequiredAcks: s.acks, Timeout: s.timeout, Version: s.version}
+	for _, b := range c.batches {
+		rb := &sarama.RecordBatch{
+			Version: 2, Codec: s.codec, CompressionLevel: s.level,
+			FirstTimestamp: w.now, MaxTimestamp: w.now,
+			ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+			LastOffsetDelta: int32(len(b.idx) - 1),
+			Records:         make([]*sarama.Record, len(b.idx)),
+		}
+		for j, i := range b.idx {
+			r := &w.recs[i]
+			r.OffsetDelta = int64(j)
+			rb.Records[j] = r
+		}
+		req.AddBatch(s.topic, b.partition, rb)
+	}
+	return req
+}
+
+// assign picks the partition of every record: a keyed one where Sarama's
+// hash partitioner puts its key, the keyless ones of this write all on
+// one partition (large batches; the next write takes the next one).
+func (w *write) assign(todo []int) error {
+	s := w.s
+	parts, err := s.client.Partitions(s.topic)
+	if err == nil && len(parts) == 0 {
+		err = sarama.ErrLeaderNotAvailable
+	}
+	if err != nil {
+		return fmt.Errorf("partitions of the topic: %w", err)
+	}
+	keyless := int32(-1)
+	for _, i := range todo {
+		if key := w.recs[i].Key; key != nil {
+			w.part[i] = parts[hashPartition(key, int32(len(parts)))]
+			continue
+		}
+		if keyless < 0 {
+			choice := parts
+			if writable, err := s.client.WritablePartitions(s.topic); err == nil && len(writable) > 0 {
+				choice = writable
+			}
+			keyless = choice[int(s.keyless.Add(1)%uint32(len(choice)))]
+		}
+		w.part[i] = keyless
+	}
+	w.assigned = true
 	return nil
 }
 
-// Close waits for what is in flight, then stops the producer.
+// result is nil when every message was written, a *registry.WriteError
+// naming the failed ones when some were, and an error wrapping the first
+// failure when none was.
+func (w *write) result() error {
+	var failed []int
+	var first error
+	for i, err := range w.errs {
+		if err != nil {
+			failed = append(failed, i)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	err := fmt.Errorf("kafka sink %q: %d of %d messages not written: %w", w.s.topic, len(failed), len(w.errs), first)
+	if len(failed) == len(w.errs) {
+		return err
+	}
+	return &registry.WriteError{Failed: failed, Err: err}
+}
+
+// Close waits for the writes in progress, then closes the client.
 func (s *sink) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -197,10 +525,6 @@ func (s *sink) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	// AsyncClose flushes what is in flight and then closes Successes and
-	// Errors; the result loops settle every write until then (Close
-	// would consume those channels itself and strand waiting writers).
-	s.producer.AsyncClose()
-	s.wg.Wait()
-	return nil
+	s.writes.Wait()
+	return s.client.Close()
 }
