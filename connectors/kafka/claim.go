@@ -39,30 +39,41 @@ func newPartitionClaim(sess sarama.ConsumerGroupSession, topic string, partition
 }
 
 // track records an offset read from Kafka before it goes to the buffer.
-// It waits while the window is full and reports false when ctx ends.
+// It waits while the window is full and reports false when the claim is
+// being revoked or ctx ends.
 func (c *partitionClaim) track(ctx context.Context, offset, highWater int64) bool {
 	for {
-		c.mu.Lock()
-		if c.revoking {
-			c.mu.Unlock()
-			return false
-		}
-		if c.marks.push(offset) {
-			if c.mark < 0 {
-				c.mark = offset
-			}
-			c.highWater = highWater
-			c.lag.Set(float64(max(highWater-c.mark, 0)))
-			c.mu.Unlock()
+		if c.tryTrack(offset, highWater) {
 			return true
 		}
+		c.mu.Lock()
+		revoking := c.revoking
 		c.mu.Unlock()
+		if revoking {
+			return false
+		}
 		select {
 		case <-c.space:
 		case <-ctx.Done():
 			return false
 		}
 	}
+}
+
+// tryTrack is track without waiting: false when the window is full or
+// the claim is being revoked.
+func (c *partitionClaim) tryTrack(offset, highWater int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.revoking || !c.marks.push(offset) {
+		return false
+	}
+	if c.mark < 0 {
+		c.mark = offset
+	}
+	c.highWater = highWater
+	c.lag.Set(float64(max(highWater-c.mark, 0)))
+	return true
 }
 
 // handOut marks the message at offset as given to the flow; false means

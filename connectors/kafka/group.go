@@ -52,8 +52,12 @@ func (h *groupHandler) owned() map[string][]int32 {
 	return out
 }
 
+// readBatch is the most messages ConsumeClaim hands to Read at once:
+// one channel operation per batch instead of one per message.
+const readBatch = 64
+
 // ConsumeClaim moves one partition's messages into the source's buffer
-// until the session ends.
+// until the session ends: what Sarama has ready, up to readBatch, at a time.
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	c := h.claim(claim.Topic(), claim.Partition())
@@ -63,21 +67,45 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		<-ctx.Done()
 		return nil
 	}
+	records := claim.Messages()
 	for {
+		var km *sarama.ConsumerMessage
 		select {
-		case km, ok := <-claim.Messages():
+		case r, ok := <-records:
 			if !ok {
 				return nil
 			}
-			if !c.track(ctx, km.Offset, claim.HighWaterMarkOffset()) {
-				return nil
-			}
-			select {
-			case h.s.buffered <- toMessage(km, c):
-			case <-ctx.Done():
-				return nil
-			}
+			km = r
 		case <-ctx.Done():
+			return nil
+		}
+		batch := make([]*message.Message, 0, readBatch)
+		closed := false
+		for km != nil {
+			if !c.tryTrack(km.Offset, claim.HighWaterMarkOffset()) {
+				// The window is full (or the claim is ending): hand over
+				// what is tracked before waiting, so it can be acked.
+				if len(batch) > 0 {
+					if !h.s.hand(ctx, batch) {
+						return nil
+					}
+					batch = make([]*message.Message, 0, readBatch)
+				}
+				if !c.track(ctx, km.Offset, claim.HighWaterMarkOffset()) {
+					return nil
+				}
+			}
+			batch = append(batch, toMessage(km, c))
+			km = nil
+			if len(batch) < readBatch {
+				select {
+				case r, ok := <-records:
+					km, closed = r, !ok
+				default:
+				}
+			}
+		}
+		if !h.s.hand(ctx, batch) || closed {
 			return nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -39,7 +40,10 @@ type source struct {
 	window   int           // tracked offsets per partition
 	drainFor time.Duration // how long a rebalance waits for in-flight messages
 
-	buffered chan *message.Message // read from Kafka, not yet handed out
+	buffered chan []*message.Message // batches read from Kafka, not yet handed out
+	ready    atomic.Int64            // messages in buffered and pending
+	readMu   sync.Mutex              // Read's own: pending
+	pending  []*message.Message      // the rest of the batch Read took last
 	retry    *redeliveries
 
 	ctx    context.Context // ends the consume loop
@@ -86,7 +90,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 		client: client, group: cg, lag: lag,
 		window:   max(4*size, 1024),
 		drainFor: sc.Consumer.Group.Rebalance.Timeout / 2,
-		buffered: make(chan *message.Message, size),
+		buffered: make(chan []*message.Message, max(size/readBatch, 1)),
 		retry:    newRedeliveries(cfg.Duration("redelivery_delay")),
 	}
 	s.handler = &groupHandler{s: s}
@@ -126,13 +130,28 @@ func (s *source) logErrors() {
 	}
 }
 
+// hand queues a batch for Read; false when ctx ended first.
+func (s *source) hand(ctx context.Context, batch []*message.Message) bool {
+	s.ready.Add(int64(len(batch)))
+	select {
+	case s.buffered <- batch:
+		return true
+	case <-ctx.Done():
+		s.ready.Add(-int64(len(batch)))
+		return false
+	}
+}
+
 // Read blocks until a message is available, then fills buf with what is
 // ready, up to len(buf).
 func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
 	n := s.retry.take(buf, time.Now())
+	n += s.takePending(buf[n:])
 	for n == 0 {
 		var timer *time.Timer
 		var timeout <-chan time.Time
@@ -141,11 +160,9 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 			timeout = timer.C
 		}
 		select {
-		case m := <-s.buffered:
-			if s.handOut(m) {
-				buf[n] = m
-				n++
-			}
+		case batch := <-s.buffered:
+			s.pending = batch
+			n += s.takePending(buf[n:])
 		case <-s.retry.wake:
 		case <-timeout:
 		case <-ctx.Done():
@@ -158,18 +175,34 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 		}
 		n += s.retry.take(buf[n:], time.Now())
 	}
-	for n < len(buf) {
+	for n < len(buf) { // pending is empty: buf would be full otherwise
 		select {
-		case m := <-s.buffered:
-			if s.handOut(m) {
-				buf[n] = m
-				n++
-			}
+		case batch := <-s.buffered:
+			s.pending = batch
+			n += s.takePending(buf[n:])
 		default:
 			return n, nil
 		}
 	}
 	return n, nil
+}
+
+// takePending hands out pending messages into buf; those of partitions
+// being revoked are dropped (their next owner reads them again).
+func (s *source) takePending(buf []*message.Message) int {
+	n, taken := 0, 0
+	for taken < len(s.pending) && n < len(buf) {
+		m := s.pending[taken]
+		s.pending[taken] = nil
+		taken++
+		if s.handOut(m) {
+			buf[n] = m
+			n++
+		}
+	}
+	s.pending = s.pending[taken:]
+	s.ready.Add(-int64(taken))
+	return n
 }
 
 func (s *source) handOut(m *message.Message) bool {

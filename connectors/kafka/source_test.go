@@ -49,7 +49,7 @@ func TestSourceReadFillsUpToBuffer(t *testing.T) {
 	}
 	produce(t, b.Addr(), recs...)
 	s := newTestSource(t, sourceConfigFor(b.Addr(), "in", "g", nil), registry.Env{MaxInFlight: 100})
-	eventually(t, "10 messages buffered", func() bool { return len(s.buffered) == 10 })
+	eventually(t, "10 messages buffered", func() bool { return s.ready.Load() == 10 })
 
 	buf := make([]*message.Message, 4)
 	n, err := s.Read(context.Background(), buf)
