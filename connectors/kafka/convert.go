@@ -40,12 +40,17 @@ func toMessage(km *sarama.ConsumerMessage, ref any) *message.Message {
 	return m
 }
 
+// uuidHeaderKey is the watermill UUID header's key, shared by every
+// record (Sarama only reads it).
+var uuidHeaderKey = []byte(wkafka.UUIDHeaderKey)
+
 // toRecord fills r with a message to write: Body is the value, Key the
 // key (none when empty), Meta the headers, plus the id in the watermill
 // UUID header (a new UUID when the message has none). It builds the
 // record Sarama encodes into a batch directly, with no ProducerMessage
-// in between. Offsets and timestamps are the batch's business.
-func toRecord(r *sarama.Record, m *message.Message) error {
+// in between; its headers and bytes come from a, the arena of the
+// write. Offsets and timestamps are the batch's business.
+func toRecord(r *sarama.Record, m *message.Message, a *recordArena) error {
 	if _, reserved := m.Meta[wkafka.UUIDHeaderKey]; reserved {
 		return fmt.Errorf("metadata %s is reserved by watermill for message UUID", wkafka.UUIDHeaderKey)
 	}
@@ -53,19 +58,67 @@ func toRecord(r *sarama.Record, m *message.Message) error {
 	if id == "" {
 		id = uuid.NewString()
 	}
-	headers := make([]sarama.RecordHeader, 1, len(m.Meta)+1)
-	headers[0] = sarama.RecordHeader{Key: []byte(wkafka.UUIDHeaderKey), Value: []byte(id)}
+	headers := a.headers(1 + len(m.Meta))
+	headers[0].Key, headers[0].Value = uuidHeaderKey, a.bytesOf(id)
+	i := 1
 	for k, v := range m.Meta {
-		headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+		headers[i].Key, headers[i].Value = a.bytesOf(k), a.bytesOf(v)
+		i++
 	}
-	*r = sarama.Record{Value: m.Body, Headers: make([]*sarama.RecordHeader, len(headers))}
-	for i := range headers {
-		r.Headers[i] = &headers[i]
-	}
+	*r = sarama.Record{Value: m.Body, Headers: headers}
 	if m.Key != "" {
-		r.Key = []byte(m.Key)
+		r.Key = a.bytesOf(m.Key)
 	}
 	return nil
+}
+
+// recordArena holds the headers and the key and header bytes of a
+// write's records: a few allocations per write instead of five or more
+// per record (a tenth of a passthrough flow's CPU went there).
+type recordArena struct {
+	hs []sarama.RecordHeader
+	ps []*sarama.RecordHeader
+	bs []byte
+}
+
+func newRecordArena(msgs []*message.Message) *recordArena {
+	headers, size := 0, 0
+	for _, m := range msgs {
+		headers += 1 + len(m.Meta)
+		size += len(m.Key) + max(len(m.ID), 36) // a UUID when there is no id
+		for k, v := range m.Meta {
+			size += len(k) + len(v)
+		}
+	}
+	a := &recordArena{hs: make([]sarama.RecordHeader, headers), ps: make([]*sarama.RecordHeader, headers), bs: make([]byte, 0, size)}
+	for i := range a.hs {
+		a.ps[i] = &a.hs[i]
+	}
+	return a
+}
+
+// headers returns n headers (more allocated when the arena ran out).
+func (a *recordArena) headers(n int) []*sarama.RecordHeader {
+	if len(a.ps) < n {
+		hs, ps := make([]sarama.RecordHeader, n), make([]*sarama.RecordHeader, n)
+		for i := range hs {
+			ps[i] = &hs[i]
+		}
+		return ps
+	}
+	ps := a.ps[:n:n]
+	a.ps = a.ps[n:]
+	return ps
+}
+
+// bytesOf returns a copy of s.
+func (a *recordArena) bytesOf(s string) []byte {
+	if cap(a.bs)-len(a.bs) < len(s) {
+		return []byte(s)
+	}
+	start := len(a.bs)
+	a.bs = append(a.bs, s...)
+	return a.bs[start:len(a.bs):len(a.bs)]
 }
 
 // recordSize is what Sarama's producer counts a record as against

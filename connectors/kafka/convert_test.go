@@ -31,7 +31,7 @@ func recordHeaderMap(hs []*sarama.RecordHeader) map[string]string {
 func TestToRecordMatchesWatermill(t *testing.T) {
 	m := &message.Message{ID: "id-1", Key: "k", Meta: map[string]string{"a": "1", "b": "2"}, Body: []byte("body")}
 	var got sarama.Record
-	if err := toRecord(&got, m); err != nil {
+	if err := toRecord(&got, m, newRecordArena([]*message.Message{m})); err != nil {
 		t.Fatal(err)
 	}
 	wm := wmessage.NewMessage("id-1", []byte("body"))
@@ -55,11 +55,11 @@ func TestToRecordMatchesWatermill(t *testing.T) {
 		t.Fatalf("watermill reads the record back as %+v, %v", back, err)
 	}
 
-	if err := toRecord(&got, &message.Message{Meta: map[string]string{wkafka.UUIDHeaderKey: "x"}}); err == nil {
+	if err := toRecord(&got, &message.Message{Meta: map[string]string{wkafka.UUIDHeaderKey: "x"}}, &recordArena{}); err == nil {
 		t.Fatal("the reserved header was accepted as metadata")
 	}
 	var bare sarama.Record
-	if err := toRecord(&bare, &message.Message{}); err != nil || len(recordHeaderMap(bare.Headers)[wkafka.UUIDHeaderKey]) != 36 || bare.Key != nil {
+	if err := toRecord(&bare, &message.Message{}, &recordArena{}); err != nil || len(recordHeaderMap(bare.Headers)[wkafka.UUIDHeaderKey]) != 36 || bare.Key != nil {
 		t.Fatalf("a message without id or key: headers %v key %v (%v)", recordHeaderMap(bare.Headers), bare.Key, err)
 	}
 }

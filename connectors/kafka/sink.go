@@ -197,9 +197,10 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		recs: make([]sarama.Record, len(msgs)), size: make([]int, len(msgs)),
 		part: make([]int32, len(msgs)), errs: make([]error, len(msgs)),
 	}
+	arena := newRecordArena(msgs)
 	todo := make([]int, 0, len(msgs))
 	for i, m := range msgs {
-		if err := toRecord(&w.recs[i], m); err != nil {
+		if err := toRecord(&w.recs[i], m, arena); err != nil {
 			w.errs[i] = fmt.Errorf("message %s: %w", m.ID, err)
 			continue
 		}
