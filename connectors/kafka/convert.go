@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/IBM/sarama"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
@@ -21,8 +22,13 @@ import (
 // that stays the same on redelivery (topic-partition-offset).
 func toMessage(km *sarama.ConsumerMessage, ref any) *message.Message {
 	m := &message.Message{
-		Key: string(km.Key), Topic: km.Topic, Raw: km.Value,
+		Topic: km.Topic, Raw: km.Value,
 		Partition: km.Partition, Offset: km.Offset, Ref: ref,
+	}
+	if len(km.Key) > 0 {
+		// Like Value (Raw), the key lives in the fetch response, which
+		// Sarama allocates per response and never writes again.
+		m.Key = unsafe.String(&km.Key[0], len(km.Key))
 	}
 	for _, h := range km.Headers {
 		if string(h.Key) == wkafka.UUIDHeaderKey {
@@ -35,9 +41,20 @@ func toMessage(km *sarama.ConsumerMessage, ref any) *message.Message {
 		m.Meta[string(h.Key)] = string(h.Value)
 	}
 	if m.ID == "" {
-		m.ID = km.Topic + "-" + strconv.Itoa(int(km.Partition)) + "-" + strconv.FormatInt(km.Offset, 10)
+		m.ID = recordID(km.Topic, km.Partition, km.Offset)
 	}
 	return m
+}
+
+// recordID is topic-partition-offset, built in one allocation.
+func recordID(topic string, partition int32, offset int64) string {
+	b := make([]byte, 0, len(topic)+32)
+	b = append(b, topic...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, offset, 10)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // uuidHeaderKey is the watermill UUID header's key, shared by every
