@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,6 +230,7 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
 			}
 		}
+		slices.Sort(retry) // back in write order: answers came broker by broker
 		todo = retry
 	}
 	return w.result()
@@ -401,8 +403,7 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 			fail(b.idx, fmt.Errorf("partition %d: %w", b.partition, err), again)
 			refresh = refresh || again
 		}
-		var encoding sarama.PacketEncodingError
-		if c.err != nil && !errors.As(c.err, &encoding) && !errors.Is(c.err, sarama.ErrUnsupportedVersion) {
+		if brokenConnection(c.err) {
 			closing[c.broker] = true
 		}
 	}
@@ -418,12 +419,11 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 // outcome is what became of batch b of call c: nil when written, else
 // the error and whether sending again may help.
 func (w *write) outcome(c *call, b *batch) (err error, again bool) {
-	var encoding sarama.PacketEncodingError
 	switch {
-	case c.err != nil && (errors.As(c.err, &encoding) || errors.Is(c.err, sarama.ErrUnsupportedVersion)):
-		return c.err, false
-	case c.err != nil: // the connection failed: the request may not have arrived
+	case brokenConnection(c.err): // the request may not have arrived
 		return c.err, true
+	case c.err != nil:
+		return c.err, false
 	case c.res == nil: // acks none: written once sent
 		return nil, false
 	}
@@ -437,6 +437,15 @@ func (w *write) outcome(c *call, b *batch) (err error, again bool) {
 		return fmt.Errorf("%w (%s)", block.Err, *block.ErrorMessage), retriable(block.Err)
 	}
 	return block.Err, retriable(block.Err)
+}
+
+// brokenConnection tells whether a request's error means its connection
+// failed (closed, reset, timed out, an answer that does not decode), as
+// Sarama's producer reckons: any error but a request that cannot be
+// encoded or that this Kafka version does not have.
+func brokenConnection(err error) bool {
+	var encoding sarama.PacketEncodingError
+	return err != nil && !errors.As(err, &encoding) && !errors.Is(err, sarama.ErrUnsupportedVersion)
 }
 
 // request builds the produce request of c: one record batch per
