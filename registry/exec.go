@@ -20,6 +20,7 @@ type Exec struct {
 	Flow     string
 	Attempts int    // set by retry: attempts made on the current message
 	Stage    string // the stage running now, for error_stage
+	Runtime  any    // the runtime's own per-goroutine state; stages leave it alone
 }
 
 // NewExec returns an Exec for one goroutine.

@@ -64,11 +64,12 @@ type Pipeline struct {
 	dlqEdge *edge           // set when the flow has a dead letter
 	work    context.Context // cancelled only when the drain times out
 
-	handler  registry.Handler
-	onAck    []func(*message.Tracker)
-	settleFn func(*message.Tracker)
-	outcome  outcomes
-	ready    atomic.Bool
+	handler    registry.Handler
+	stageStats []stageMetrics // of the per-message stages, in order
+	onAck      []func(*message.Tracker)
+	settleFn   func(*message.Tracker)
+	outcome    outcomes
+	ready      atomic.Bool
 
 	in, out, acked, filtered, dead, nacked atomic.Int64
 }

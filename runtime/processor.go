@@ -21,7 +21,9 @@ func (t *topology) runProcessors(p *Pipeline) {
 		}
 		pr := &processor{p: p, t: t, in: in,
 			x:      registry.NewExec(t.work, p.flow.Name, p.flow.Source.Codec, p.log),
+			clock:  newStageClock(len(p.stageStats)),
 			toSink: make([][]*message.Message, len(t.sinkEdges))}
+		pr.x.Runtime = pr.clock
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -44,6 +46,7 @@ type processor struct {
 	t       *topology
 	in      *edge
 	x       *registry.Exec
+	clock   *stageClock
 	scratch []*message.Message
 	toSink  [][]*message.Message
 	toBatch []*message.Message
@@ -58,6 +61,7 @@ func (pr *processor) run() {
 			pr.handle(m)
 		}
 		pr.forward()
+		pr.clock.flush(pr.p.stageStats)
 		pr.t.demand.release(len(c.msgs))
 		pr.p.emit(Event{Kind: EventStageStop, Node: "processors", Count: len(c.msgs), Duration: time.Since(start)})
 	}
@@ -126,16 +130,49 @@ func (pr *processor) forward() {
 	}
 }
 
+// timingSample is how many messages share one timing: each processor
+// times a stage on the first message that reaches it and then on one in
+// timingSample, and counts each duration for the messages since, so a
+// stage's histogram still counts every message (processors flush what
+// is not counted yet after each chunk).
+const timingSample = 8
+
+// stageClock is a processor's stage timing state (registry.Exec.Runtime).
+type stageClock struct {
+	untimed []uint64  // per stage: messages that reached it since it was last observed
+	last    []float64 // per stage: its last timed seconds per message
+	timed   []bool    // per stage: timed at least once
+}
+
+func newStageClock(stages int) *stageClock {
+	return &stageClock{untimed: make([]uint64, stages), last: make([]float64, stages), timed: make([]bool, stages)}
+}
+
+// flush counts the untimed messages of each stage at its last duration.
+func (c *stageClock) flush(stats []stageMetrics) {
+	for i, n := range c.untimed {
+		if n > 0 {
+			stats[i].duration.ObserveN(c.last[i], n)
+			c.untimed[i] = 0
+		}
+	}
+}
+
 // chainHandler runs the per-message stages in order. The working set
 // lives at the tail of out, so a 1:1 stage costs no allocation.
 func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler {
 	return func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 		start := len(out)
 		cur := append(out, m)
-		t0 := monotonic()
+		clock, _ := x.Runtime.(*stageClock)
 		for i, st := range steps {
 			x.Stage = st.Name
 			n := len(cur)
+			var t0 time.Duration
+			timed := clock == nil || !clock.timed[i] || clock.untimed[i]+uint64(n-start) >= timingSample
+			if timed {
+				t0 = monotonic()
+			}
 			var err error
 			for j := start; j < n; j++ {
 				if cur, err = st.Step.Apply(x, cur[j], cur); err != nil {
@@ -143,9 +180,17 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler
 					return out, err
 				}
 			}
-			t1 := monotonic()
-			stats[i].duration.Observe((t1 - t0).Seconds() / float64(n-start))
-			t0 = t1
+			switch {
+			case clock == nil: // not a processor's Exec
+				stats[i].duration.Observe((monotonic() - t0).Seconds() / float64(n-start))
+			case timed:
+				clock.last[i] = (monotonic() - t0).Seconds() / float64(n-start)
+				clock.timed[i] = true
+				stats[i].duration.ObserveN(clock.last[i], clock.untimed[i]+uint64(n-start))
+				clock.untimed[i] = 0
+			default:
+				clock.untimed[i] += uint64(n - start)
+			}
 			k := copy(cur[start:], cur[n:])
 			cur = cur[:start+k]
 			if k == 0 {

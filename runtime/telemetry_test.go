@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -208,5 +209,63 @@ dead_letter: {tsink: {name: lk-dlq}}
 	defer cancel()
 	if _, err := runtime.New(flow, runtime.Options{}).Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Stage durations are timed on one message in 8 and counted for all of
+// them: a processor that handled 80 messages reports 80 filter and 70 map
+// observations (the filter drops every 8th), in consistent cumulative
+// buckets.
+func TestStageDurationsCountEveryMessage(t *testing.T) {
+	var bodies []string
+	for i := range 80 {
+		bodies = append(bodies, fmt.Sprintf(`{"a":%d}`, min(i%8, 1))) // every 8th filtered
+	}
+	newSource(t, "sd", bodies...)
+	newSink(t, "sd-out")
+	reg := prometheus.NewRegistry()
+	flow := compile(t, `
+version: 1
+name: sd
+source: {tsrc: {name: sd}}
+concurrency: 1
+stages:
+  - filter: payload.a == 1
+  - map: '{"b": payload.a}'
+sink: {tsink: {name: sd-out}}
+`)
+	if _, err := runtime.New(flow, runtime.Options{Metrics: reg}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "flowrun_stage_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			prev := uint64(0)
+			for _, b := range h.GetBucket() {
+				if b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
+					t.Errorf("%v: bucket le=%v holds %d after %d, of %d", m.GetLabel(), b.GetUpperBound(), b.GetCumulativeCount(), prev, h.GetSampleCount())
+				}
+				prev = b.GetCumulativeCount()
+			}
+			if h.GetSampleSum() <= 0 {
+				t.Errorf("%v: sum %v", m.GetLabel(), h.GetSampleSum())
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					counts[l.GetValue()] = h.GetSampleCount()
+				}
+			}
+		}
+	}
+	if counts["filter_0"] != 80 || counts["map_1"] != 70 {
+		t.Fatalf("duration counts %v, want filter_0 80 and map_1 70", counts)
 	}
 }

@@ -65,11 +65,11 @@ func (p *Pipeline) build(work context.Context) *topology {
 // outermost, panic recovery innermost).
 func (p *Pipeline) handlerChain() registry.Handler {
 	steps := p.flow.Steps
-	stats := make([]stageMetrics, len(steps))
+	p.stageStats = make([]stageMetrics, len(steps))
 	for i, s := range steps {
-		stats[i] = p.metrics.stage(p.flow.Name, s.Name)
+		p.stageStats[i] = p.metrics.stage(p.flow.Name, s.Name)
 	}
-	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(steps, stats), nil)
+	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(steps, p.stageStats), nil)
 	return h
 }
 
