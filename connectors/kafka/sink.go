@@ -51,6 +51,9 @@ type sink struct {
 
 	keyless atomic.Uint32 // rotates the partition of keyless messages between writes
 
+	failingMu sync.Mutex
+	failing   map[int32]bool // partitions whose last batch failed and may be retried
+
 	mu     sync.RWMutex // Write holds it shared to join writes; Close exclusively
 	closed bool
 	writes sync.WaitGroup // Write calls in progress
@@ -177,6 +180,27 @@ func retriable(err sarama.KError) bool {
 	return false
 }
 
+// setFailing records whether partition p's last batch failed in a way
+// worth retrying (it is then probed, see round).
+func (s *sink) setFailing(p int32, failing bool) {
+	s.failingMu.Lock()
+	defer s.failingMu.Unlock()
+	if !failing {
+		delete(s.failing, p)
+		return
+	}
+	if s.failing == nil {
+		s.failing = map[int32]bool{}
+	}
+	s.failing[p] = true
+}
+
+func (s *sink) isFailing(p int32) bool {
+	s.failingMu.Lock()
+	defer s.failingMu.Unlock()
+	return s.failing[p]
+}
+
 // Write publishes msgs (Body as value, Key as key, Meta as headers) and
 // returns nil once the brokers acknowledged every one of them. When only
 // some failed for good, it returns a *registry.WriteError naming them.
@@ -277,6 +301,13 @@ type call struct {
 // round sends the records todo (indexes, in order) and waits for the
 // brokers' answers. It sets errs of each and returns those worth sending
 // again, and whether metadata should be refreshed first.
+//
+// A partition that failed last time (refused with a retriable error, or
+// its connection lost) is probed: its first batch goes alone, and the
+// rest of its records follow once that one is written. Without this a
+// write split in many batches sends them all again and again to a
+// partition that refuses them, many times the requests (and garbage) of
+// the outage itself.
 func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh bool, err error) {
 	s := w.s
 	fail := func(idx []int, err error, again bool) {
@@ -296,43 +327,121 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 
 	// Group by partition, in write order, splitting at max_message_bytes.
 	open := map[int32]*batch{}
-	var batches []*batch
+	perPartition := map[int32][]*batch{}
+	var partitions []int32
 	for _, i := range todo {
-		b := open[w.part[i]]
+		p := w.part[i]
+		b := open[p]
 		if b == nil || b.bytes+w.size[i] >= s.maxBytes {
-			b = &batch{partition: w.part[i], bytes: batchOverhead}
-			open[w.part[i]] = b
-			batches = append(batches, b)
+			b = &batch{partition: p, bytes: batchOverhead}
+			open[p] = b
+			if perPartition[p] == nil {
+				partitions = append(partitions, p)
+			}
+			perPartition[p] = append(perPartition[p], b)
 		}
 		b.idx = append(b.idx, i)
 		b.bytes += w.size[i]
 	}
 
-	// Group by leader: a partition's batches go in successive requests
-	// (a request holds one batch per partition), and a request stays
-	// within what Sarama allows one to carry.
-	requestLimit := int(sarama.MaxRequestSize) - 10*1024
 	leaders := map[int32]*sarama.Broker{}
-	noLeader := map[int32]error{}
+	var first []*batch
+	held := map[int32][]*batch{} // behind a probe
+	count := 0
+	for _, p := range partitions {
+		bs := perPartition[p]
+		count += len(bs)
+		leader, err := s.client.Leader(s.topic, p)
+		if err != nil {
+			for _, b := range bs {
+				fail(b.idx, fmt.Errorf("partition %d: no leader: %w", p, err), true)
+			}
+			s.setFailing(p, true)
+			refresh = true
+			continue
+		}
+		leaders[p] = leader
+		if len(bs) > 1 && s.isFailing(p) {
+			first, held[p] = append(first, bs[0]), bs[1:]
+			continue
+		}
+		first = append(first, bs...)
+	}
+
+	// Every call comes back on done exactly once, from the broker's
+	// receiver or from send; there is at most one call per batch.
+	done := make(chan *call, count)
+	pending := w.send(first, leaders, done)
+	sent := false
+	if len(held) == 0 {
+		// Every record of this write is queued, in order: the runtime
+		// may hand over the next write while this one waits.
+		registry.Sent(ctx)
+		sent = true
+	}
+	closing := map[*sarama.Broker]bool{}
+	for ; pending > 0; pending-- {
+		var c *call
+		select {
+		case c = <-done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		for _, b := range c.batches {
+			err, again := w.outcome(c, b)
+			if err != nil {
+				err = fmt.Errorf("partition %d: %w", b.partition, err)
+			}
+			fail(b.idx, err, again)
+			refresh = refresh || again
+			s.setFailing(b.partition, again)
+			rest := held[b.partition]
+			if rest == nil {
+				continue
+			}
+			delete(held, b.partition)
+			if again { // the partition still refuses: the rest would be refused too
+				for _, r := range rest {
+					fail(r.idx, err, true)
+				}
+				continue
+			}
+			pending += w.send(rest, leaders, done)
+		}
+		if !sent && len(held) == 0 {
+			registry.Sent(ctx)
+			sent = true
+		}
+		if brokenConnection(c.err) {
+			closing[c.broker] = true
+		}
+	}
+	if !sent {
+		registry.Sent(ctx)
+	}
+	// A connection that failed is closed (not from the receiver, which
+	// Close waits for); the client opens it again on the next Leader.
+	for br := range closing {
+		s.logger.Debug("kafka sink: closing a failed broker connection", "broker", br.Addr())
+		_ = br.Close()
+	}
+	return retry, refresh, nil
+}
+
+// send groups batches by leader into produce requests and sends them,
+// taking the brokers in turn; it returns how many calls will come back
+// on done. A partition's batches go in successive requests (a request
+// holds one batch per partition), and a request stays within what
+// Sarama allows one to carry.
+func (w *write) send(batches []*batch, leaders map[int32]*sarama.Broker, done chan<- *call) int {
+	s := w.s
+	requestLimit := int(sarama.MaxRequestSize) - 10*1024
 	last := map[int32]int{} // partition -> index of the request holding its last batch
 	calls := map[*sarama.Broker][]*call{}
 	var brokers []*sarama.Broker
 	total, most := 0, 0
 	for _, b := range batches {
-		leader, seen := leaders[b.partition]
-		if !seen && noLeader[b.partition] == nil {
-			var err error
-			if leader, err = s.client.Leader(s.topic, b.partition); err != nil {
-				noLeader[b.partition] = fmt.Errorf("partition %d: no leader: %w", b.partition, err)
-			} else {
-				leaders[b.partition] = leader
-			}
-		}
-		if err := noLeader[b.partition]; err != nil {
-			fail(b.idx, err, true)
-			refresh = true
-			continue
-		}
+		leader := leaders[b.partition]
 		list := calls[leader]
 		if list == nil {
 			brokers = append(brokers, leader)
@@ -353,11 +462,6 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 		list[k].bytes += b.bytes
 		last[b.partition] = k
 	}
-
-	// Send, taking the brokers in turn; every call comes back on done
-	// exactly once: from the broker's receiver, or from here when no
-	// response is coming.
-	done := make(chan *call, total)
 	broken := map[*sarama.Broker]error{}
 	for k := range most {
 		for _, br := range brokers {
@@ -382,38 +486,7 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 			}
 		}
 	}
-	// Every record of this write is queued, in order: the runtime may
-	// hand over the next write while this one waits for the brokers.
-	registry.Sent(ctx)
-
-	closing := map[*sarama.Broker]bool{}
-	for range total {
-		var c *call
-		select {
-		case c = <-done:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
-		for _, b := range c.batches {
-			err, again := w.outcome(c, b)
-			if err == nil {
-				fail(b.idx, nil, false)
-				continue
-			}
-			fail(b.idx, fmt.Errorf("partition %d: %w", b.partition, err), again)
-			refresh = refresh || again
-		}
-		if brokenConnection(c.err) {
-			closing[c.broker] = true
-		}
-	}
-	// A connection that failed is closed (not from the receiver, which
-	// Close waits for); the client opens it again on the next Leader.
-	for br := range closing {
-		s.logger.Debug("kafka sink: closing a failed broker connection", "broker", br.Addr())
-		_ = br.Close()
-	}
-	return retry, refresh, nil
+	return total
 }
 
 // outcome is what became of batch b of call c: nil when written, else

@@ -461,3 +461,40 @@ func TestSinkRefusesKafkaBefore011(t *testing.T) {
 		t.Fatalf("ValidateSink of 3.6.0 = %v", err)
 	}
 }
+
+// A partition that refuses writes is probed with one batch per attempt,
+// not sent every batch of each write again; once it takes the probe, the
+// rest follows in order.
+func TestSinkProbesAFailingPartition(t *testing.T) {
+	b := startBroker(t, map[string]int32{"out": 1})
+	s := newTestSink(t, b.Addr(), "out", map[string]any{"max_message_bytes": 1000, "retries": 2, "retry_backoff": 10 * time.Millisecond})
+	msgs := make([]*message.Message, 50)
+	for i := range msgs {
+		msgs[i] = &message.Message{ID: strconv.Itoa(i), Body: fmt.Appendf(nil, "%02d%s", i, strings.Repeat("v", 100))}
+	}
+	fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: -1})
+	if err := s.Write(context.Background(), msgs); !errors.Is(err, sarama.ErrNotEnoughReplicas) {
+		t.Fatalf("Write while failing = %v", err)
+	}
+	// The first attempt sends every batch (10 of 5 records); the
+	// partition then counts as failing and the two retries probe it.
+	first := fault.Hits()
+	if first != 10+2 {
+		t.Fatalf("first write: %d requests, want 10 batches then 2 probes", first)
+	}
+	if err := s.Write(context.Background(), msgs); !errors.Is(err, sarama.ErrNotEnoughReplicas) {
+		t.Fatalf("second Write while failing = %v", err)
+	}
+	if probes := fault.Hits() - first; probes != 3 {
+		t.Fatalf("second write: %d requests, want one probe per attempt (3)", probes)
+	}
+	fault.Remove()
+	if err := s.Write(context.Background(), msgs); err != nil {
+		t.Fatalf("Write after recovery: %v", err)
+	}
+	for i, r := range consumeAll(t, b.Addr(), "out", len(msgs)) {
+		if !strings.HasPrefix(string(r.Value), fmt.Sprintf("%02d", i)) {
+			t.Fatalf("record %d is %.2s", i, r.Value)
+		}
+	}
+}
