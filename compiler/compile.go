@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/flowrun/flowrun/diag"
 	"github.com/flowrun/flowrun/dsl"
@@ -16,6 +17,9 @@ type compiler struct {
 	ds       diag.List
 	programs []*expression.Program
 	sinks    []string
+	// wholePayload: a stage's Go code or a reduce reads the payload,
+	// so it must be decoded whole (not as message.Fields).
+	wholePayload bool
 }
 
 func (c *compiler) errorf(n *dsl.Node, format string, args ...any) {
@@ -90,6 +94,9 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 		if p.Scope == expression.MessageScope && p.UsesPayload() {
 			out.NeedsPayload = true
 		}
+	}
+	if out.Source != nil && out.Source.Codec == message.JSON && out.NeedsPayload && !c.wholePayload {
+		out.PayloadFields = payloadFields(c.programs)
 	}
 	// A flow without source or sink had parse problems (dsl.Parse reports
 	// them); there is nothing to build.
@@ -230,12 +237,12 @@ func (c *compiler) stages(f *dsl.Flow, out *Flow) {
 			continue
 		}
 		if spec.ReadsPayload {
-			out.NeedsPayload = true
+			out.NeedsPayload, c.wholePayload = true, true
 		}
 		switch b := built.(type) {
 		case *registry.BatchPlan:
 			if b.Reduce != nil { // batch is the payloads
-				out.NeedsPayload = true
+				out.NeedsPayload, c.wholePayload = true, true
 			}
 			out.Batch = &Batch{Name: s.Name, NodeID: s.Name, Plan: b}
 		case registry.Step:
@@ -278,4 +285,27 @@ func (c *compiler) buildError(n *dsl.Node, err error) {
 		}
 	}
 	c.errorf(n, "%v", err)
+}
+
+// payloadFields is the top-level payload fields the flow's expressions
+// read, when every one of them reads the payload only by field name and
+// runs as closures; nil (decode the whole payload) otherwise.
+func payloadFields(programs []*expression.Program) []string {
+	var names []string
+	for _, p := range programs {
+		if p.Scope != expression.MessageScope {
+			continue
+		}
+		fields, ok := p.PayloadFields()
+		if !ok {
+			return nil
+		}
+		for _, f := range fields {
+			if !slices.Contains(names, f) {
+				names = append(names, f)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }

@@ -39,6 +39,10 @@ type Flow struct {
 	// that ReadsPayload reads the payload; else
 	// the runtime only validates it against the codec.
 	NeedsPayload bool
+	// PayloadFields, when set, are the only top-level payload fields the
+	// flow reads, all by name from expressions that run as closures: the
+	// runtime decodes just those (message.Codec.DecodeFields).
+	PayloadFields []string
 
 	Graph *Graph
 }

@@ -2,6 +2,7 @@ package compiler_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,5 +51,30 @@ func TestNeedsPayloadOnlyWhenSomethingReadsIt(t *testing.T) {
 		if flow.NeedsPayload != want {
 			t.Errorf("%s: NeedsPayload %v, want %v", stages, flow.NeedsPayload, want)
 		}
+	}
+}
+
+// A flow decodes only the payload fields it reads when every expression
+// reads the payload by field name and runs as closures; anything that
+// needs the whole object decodes it whole.
+func TestPayloadFieldsOnlyWhenEveryReadIsByName(t *testing.T) {
+	for stages, want := range map[string][]string{
+		"  - filter: payload.amount > 500 && payload.currency == \"EUR\"\n  - map: '{\"id\": payload.id, \"n\": payload.nested.n}'\n": {"amount", "currency", "id", "nested"},
+		"  - key: payload[\"user\"]\n  - batch: {size: 2, key: 'payload.country'}\n":                                                  {"country", "user"},
+		"  - filter: meta.x == \"y\"\n":                                  nil, // the payload is not read at all
+		"  - filter: payload.x > 1\n  - map: payload\n":                  nil, // the whole payload
+		"  - filter: len(payload.tags) > 1\n":                            nil, // len() runs on the VM
+		"  - filter: payload.x > 1\n  - set: {n: 1}\n":                   nil, // set decodes the object itself
+		"  - batch: {size: 2, key: 'payload.k', reduce: 'len(batch)'}\n": nil, // batch is the payloads
+		"  - log: toJSON(payload)\n":                                     nil,
+	} {
+		flow := mustCompile(t, "version: 1\nname: n\nsource: {ctest-queue: {brokers: [b], topic: t}}\nstages:\n"+stages+"sink: {ctest-out: {}}\n")
+		if !slices.Equal(flow.PayloadFields, want) {
+			t.Errorf("%s: PayloadFields %q, want %q", stages, flow.PayloadFields, want)
+		}
+	}
+	withPartition := mustCompile(t, "version: 1\nname: n\nsource: {ctest-queue: {brokers: [b], topic: t}}\npartition_by: payload.user\nstages:\n  - filter: payload.a > 1\nsink: {ctest-out: {}}\n")
+	if !slices.Equal(withPartition.PayloadFields, []string{"a", "user"}) {
+		t.Errorf("partition_by: PayloadFields %q", withPartition.PayloadFields)
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/flowrun/flowrun/message"
 	"github.com/google/uuid"
 )
 
@@ -102,7 +104,12 @@ type Program struct {
 }
 
 // uses records which names a program reads.
-type uses struct{ payload bool }
+type uses struct {
+	payload bool
+	// fields are the top-level payload fields read, when the payload is
+	// read only as payload.name (or payload["name"]); else nil.
+	fields []string
+}
 
 // Error is a compile error with its position inside the expression
 // (Line 1-based, Column 0-based, in runes) and expr's caret snippet.
@@ -138,17 +145,47 @@ func Compile(src string, scope Scope) (*Program, error) {
 
 func collectUses(root ast.Node) uses {
 	var u uses
+	reads, fieldReads := 0, 0
 	ast.Find(root, func(n ast.Node) bool {
-		if id, ok := n.(*ast.IdentifierNode); ok && id.Value == "payload" {
-			u.payload = true
+		switch n := n.(type) {
+		case *ast.IdentifierNode:
+			if n.Value == "payload" {
+				u.payload = true
+				reads++
+			}
+		case *ast.CallNode:
+			if id, ok := n.Callee.(*ast.IdentifierNode); ok && id.Value == fieldFunc && len(n.Arguments) == 2 {
+				from, isPayload := n.Arguments[0].(*ast.IdentifierNode)
+				key, isConst := n.Arguments[1].(*ast.StringNode)
+				if isPayload && isConst && from.Value == "payload" {
+					fieldReads++
+					if !slices.Contains(u.fields, key.Value) {
+						u.fields = append(u.fields, key.Value)
+					}
+				}
+			}
 		}
 		return false
 	})
+	if reads != fieldReads {
+		u.fields = nil
+	}
 	return u
 }
 
 // UsesPayload reports whether the program reads the payload.
 func (p *Program) UsesPayload() bool { return p.uses.payload }
+
+// PayloadFields returns the top-level payload fields the program reads
+// and true when it reads the payload only by field name and runs as
+// closures: it then works on a message.Fields payload as on the whole
+// object. A program that does not read the payload gives nil, true.
+func (p *Program) PayloadFields() ([]string, bool) {
+	if !p.uses.payload {
+		return nil, true
+	}
+	return p.uses.fields, p.fast != nil && p.uses.fields != nil
+}
 
 // Runner evaluates programs; one per goroutine (it is not safe for
 // concurrent use). It reuses the VM and the environments.
@@ -175,6 +212,13 @@ func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topi
 			r.msg = messageEnv{}
 			return v, nil
 		}
+	}
+	if f, partial := payload.(*message.Fields); partial {
+		whole, err := f.Map() // the VM reads the payload as decode gives it
+		if err != nil {
+			return nil, err
+		}
+		r.msg.Payload = whole
 	}
 	v, err := r.run(p, &r.msg)
 	r.msg = messageEnv{} // do not keep the message alive

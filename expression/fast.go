@@ -2,6 +2,7 @@ package expression
 
 import (
 	"github.com/expr-lang/expr/ast"
+	"github.com/flowrun/flowrun/message"
 )
 
 // fastFn evaluates a message-scoped program as a tree of Go closures
@@ -55,7 +56,12 @@ func constant(v any) fastFn {
 func identifier(name string) fastFn {
 	switch name {
 	case "payload":
-		return func(e *messageEnv) (any, bool) { return e.Payload, true }
+		return func(e *messageEnv) (any, bool) {
+			if _, partial := e.Payload.(*message.Fields); partial {
+				return nil, false // the whole payload: the VM gets it decoded
+			}
+			return e.Payload, true
+		}
 	case "meta":
 		return func(e *messageEnv) (any, bool) { return e.Meta, true }
 	case "key":
@@ -77,14 +83,24 @@ func fieldRead(n *ast.CallNode) fastFn {
 	}
 	key, ok := n.Arguments[1].(*ast.StringNode)
 	from := compileFast(n.Arguments[0])
+	if root, isIdent := n.Arguments[0].(*ast.IdentifierNode); isIdent && root.Value == "payload" {
+		// A field of the payload itself, which may be a message.Fields.
+		from = func(e *messageEnv) (any, bool) { return e.Payload, true }
+	}
 	if !ok || from == nil {
 		return nil
 	}
 	k := key.Value
 	return func(e *messageEnv) (any, bool) {
 		v, ok := from(e)
-		if m, isMap := v.(map[string]any); ok && isMap {
-			return m[k], true
+		if !ok {
+			return nil, false
+		}
+		switch o := v.(type) {
+		case map[string]any:
+			return o[k], true
+		case *message.Fields:
+			return o.Get(k)
 		}
 		return nil, false
 	}

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/message"
 )
 
 // vmEval runs p on expr's VM only, the reference the fast path must match.
@@ -244,5 +246,40 @@ func TestFastPathMatchesVMOnEveryOperandPair(t *testing.T) {
 	}
 	if answered < 1000 {
 		t.Fatalf("the fast path answered only %d operand pairs", answered)
+	}
+}
+
+// On a message.Fields payload the closures read the decoded fields, and
+// hand anything else (the whole payload, a field not decoded) to the VM,
+// which gets the payload decoded whole: the same results either way.
+func TestFastPathOnDecodedFields(t *testing.T) {
+	raw := []byte(`{"id":"p-1","amount":1234.5,"currency":"EUR","nested":{"n":2},"other":true}`)
+	m := &message.Message{Raw: raw}
+	if err := message.JSON.DecodeFields(m, []string{"amount", "currency", "id", "nested"}); err != nil {
+		t.Fatal(err)
+	}
+	whole := &message.Message{Raw: raw}
+	if err := message.JSON.Decode(whole); err != nil {
+		t.Fatal(err)
+	}
+	for src, closures := range map[string]bool{
+		`payload.amount > 500 && payload.currency == "EUR"`:                             true,
+		`{"id": payload.id, "cents": int(payload.amount * 100), "n": payload.nested.n}`: true,
+		`payload.other`: false, // not decoded: the VM reads it from the whole payload
+		`payload`:       false,
+	} {
+		p, err := Compile(src, MessageScope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := messageEnv{Payload: m.Payload}
+		if _, ok := p.fast(&env); ok != closures {
+			t.Errorf("%s: closures answered %v, want %v", src, ok, closures)
+		}
+		got, err := NewRunner().Eval(p, m.Payload, nil, "", "", "")
+		want, werr := NewRunner().Eval(p, whole.Payload, nil, "", "", "")
+		if err != nil || werr != nil || !sameValue(got, want) {
+			t.Errorf("%s: on Fields %#v (%v), on the whole payload %#v (%v)", src, got, err, want, werr)
+		}
 	}
 }

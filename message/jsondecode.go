@@ -132,87 +132,29 @@ func (d *jsonDecoder) literal(word string) error {
 }
 
 func (d *jsonDecoder) object(depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, d.errorf("nested deeper than %d", maxJSONDepth)
-	}
-	d.pos++ // {
 	obj := make(map[string]any, 8)
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		return obj, nil
-	}
-	for {
-		if d.pos >= len(d.data) {
-			return nil, errJSONEnd
-		}
-		if d.data[d.pos] != '"' {
-			return nil, d.errorf("expected a string key, got %q", d.data[d.pos])
-		}
-		key, err := d.str()
-		if err != nil {
-			return nil, err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return nil, d.errorf("expected ':' after key %q", key)
-		}
-		d.pos++
-		d.skipSpace()
+	err := d.members(depth, func(key string) error {
 		v, err := d.value(depth)
-		if err != nil {
-			return nil, err
-		}
 		obj[key] = v
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return nil, errJSONEnd
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.skipSpace()
-		case '}':
-			d.pos++
-			return obj, nil
-		default:
-			return nil, d.errorf("expected ',' or '}' in object, got %q", d.data[d.pos])
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return obj, nil
 }
 
 func (d *jsonDecoder) array(depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, d.errorf("nested deeper than %d", maxJSONDepth)
-	}
-	d.pos++ // [
 	arr := make([]any, 0, 4)
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		return arr, nil
-	}
-	for {
+	err := d.elements(depth, func() error {
 		v, err := d.value(depth)
-		if err != nil {
-			return nil, err
-		}
 		arr = append(arr, v)
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return nil, errJSONEnd
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.skipSpace()
-		case ']':
-			d.pos++
-			return arr, nil
-		default:
-			return nil, d.errorf("expected ',' or ']' in array, got %q", d.data[d.pos])
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return arr, nil
 }
 
 // str reads a string at d.pos (on the opening quote).
@@ -330,8 +272,17 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// number reads a JSON number (strict grammar) as a float64.
+// number reads a JSON number (strict grammar) as a boxed float64.
 func (d *jsonDecoder) number() (any, error) {
+	f, err := d.parseNumber()
+	if err != nil {
+		return nil, err
+	}
+	return d.boxFloat(f), nil
+}
+
+// parseNumber reads a JSON number (strict grammar) as a float64.
+func (d *jsonDecoder) parseNumber() (float64, error) {
 	start, i := d.pos, d.pos
 	digits := func() int {
 		n := 0
@@ -349,13 +300,13 @@ func (d *jsonDecoder) number() (any, error) {
 		i++
 	case digits() == 0:
 		d.pos = i
-		return nil, d.errorf("invalid number")
+		return 0, d.errorf("invalid number")
 	}
 	if i < len(d.data) && d.data[i] == '.' {
 		i++
 		if digits() == 0 {
 			d.pos = i
-			return nil, d.errorf("invalid number: no digits after '.'")
+			return 0, d.errorf("invalid number: no digits after '.'")
 		}
 	}
 	if i < len(d.data) && (d.data[i] == 'e' || d.data[i] == 'E') {
@@ -365,18 +316,18 @@ func (d *jsonDecoder) number() (any, error) {
 		}
 		if digits() == 0 {
 			d.pos = i
-			return nil, d.errorf("invalid number: no digits in exponent")
+			return 0, d.errorf("invalid number: no digits in exponent")
 		}
 	}
 	d.pos = i
 	if f, ok := shortNumber(d.data[start:i]); ok {
-		return d.boxFloat(f), nil
+		return f, nil
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&d.data[start], i-start), 64)
 	if err != nil {
-		return nil, d.errorf("number %s out of range", d.data[start:i])
+		return 0, d.errorf("number %s out of range", d.data[start:i])
 	}
-	return d.boxFloat(f), nil
+	return f, nil
 }
 
 // exactPow10 are the powers of ten a float64 holds exactly.

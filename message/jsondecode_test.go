@@ -2,6 +2,7 @@ package message
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -106,4 +107,64 @@ func TestShortNumberMatchesParseFloat(t *testing.T) {
 			t.Fatalf("%s: shortNumber %v (%x), ParseFloat %v (%x)", s, got, math.Float64bits(got), want, math.Float64bits(want))
 		}
 	}
+}
+
+// decodeFields refuses exactly what decodeJSON refuses, with the same
+// error, and reads the same values for the fields it decodes.
+func checkFieldsMatch(t *testing.T, data []byte, names []string) {
+	t.Helper()
+	got, err := decodeFields(data, names)
+	want, wantErr := decodeJSON(data)
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("%q: decodeFields err %v, decodeJSON err %v", data, err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	f, ok := got.(*Fields)
+	obj, isObject := want.(map[string]any)
+	if ok != isObject {
+		t.Fatalf("%q: decodeFields gave %T for %T", data, got, want)
+	}
+	if !ok {
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: decodeFields gave %#v, want %#v", data, got, want)
+		}
+		return
+	}
+	for _, n := range names {
+		if v, read := f.Get(n); !read || !reflect.DeepEqual(v, obj[n]) {
+			t.Fatalf("%q: field %q = %#v (%v), want %#v", data, n, v, read, obj[n])
+		}
+	}
+	if _, read := f.Get("not-a-name"); read {
+		t.Fatalf("%q: Get of a name the flow does not read reported it read", data)
+	}
+	if whole, err := f.Map(); err != nil || !reflect.DeepEqual(whole, want) {
+		t.Fatalf("%q: Map = %#v, %v; want %#v", data, whole, err, want)
+	}
+}
+
+var fieldNames = []string{"id", "amount", "dup", "a", "missing", ""}
+
+func TestDecodeFieldsMatchesDecode(t *testing.T) {
+	for _, c := range append(jsonCases, badJSON...) {
+		checkFieldsMatch(t, []byte(c), fieldNames)
+	}
+	for _, c := range []string{`{"id":1,"x":{"deep":[1,{"y":"\u00e9"}]},"amount":2.5}`, `{"dup":1,"dup":2}`, `{"id":1,"x":[1,2,}`,
+		`{"id":1,"x":1e400}`, `{"a\u006d\u006fount":3}`, `{"id":1} x`, `{"":true,"id":null}`, strings.Repeat(`{"a":`, maxJSONDepth+1)} {
+		checkFieldsMatch(t, []byte(c), fieldNames)
+	}
+	many := make([]string, 12) // more names than Fields holds inline
+	for i := range many {
+		many[i] = fmt.Sprintf("k%d", i)
+	}
+	checkFieldsMatch(t, []byte(`{"k0":0,"k11":11,"k5":"five"}`), many)
+}
+
+func FuzzDecodeFields(f *testing.F) {
+	for _, c := range append(jsonCases, badJSON...) {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkFieldsMatch(t, data, fieldNames) })
 }

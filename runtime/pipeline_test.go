@@ -355,3 +355,58 @@ sink: {tsink: {name: mb-out}}
 		t.Fatalf("acked %d", acked)
 	}
 }
+
+// A flow that reads the payload only by field name decodes just those
+// fields; a message that does not decode still goes to the dead letter
+// intact, and values the closures do not handle get expr's own errors.
+func TestFieldsOnlyFlowKeepsDecodeAndExpressionFailures(t *testing.T) {
+	bodies := []string{
+		`{"id":1,"amount":600,"currency":"EUR","extra":{"deep":[1,2,{"x":"y"}]}}`,
+		`{"id":2,"amount":600,"currency":"EUR","extra":[1,2,}`, // malformed in a field no expression reads
+		`{"id":3,"currency":"EUR"}`,                            // nil > 500
+		`[1,2]`,                                                // not an object
+		`{"id":5,"amount":"700","currency":"EUR"}`,             // string > 500
+		`{"id":6,"amount":800,"currency":"EUR","amount":100}`,  // the last of equal keys wins
+		`{"id":7,"amount":1e3,"currency":"EUR"}`,
+	}
+	src := newSource(t, "fo", bodies...)
+	sink := newSink(t, "fo-out")
+	dlq := newSink(t, "fo-dlq")
+	flow := compile(t, `
+version: 1
+name: fo
+source: {tsrc: {name: fo}}
+concurrency: 1
+stages:
+  - filter: payload.amount > 500 && payload.currency == "EUR"
+  - map: '{"id": payload.id, "cents": int(payload.amount * 100)}'
+sink: {tsink: {name: fo-out}}
+dead_letter: {tsink: {name: fo-dlq}}
+`)
+	if !slices.Equal(flow.PayloadFields, []string{"amount", "currency", "id"}) {
+		t.Fatalf("PayloadFields %q: the flow should decode only the fields it reads", flow.PayloadFields)
+	}
+	if _, err := runtime.New(flow, runtime.Options{}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sink.bodies(), []string{`{"cents":60000,"id":1}`, `{"cents":100000,"id":7}`}; !slices.Equal(got, want) {
+		t.Fatalf("sink got %q, want %q", got, want)
+	}
+	wantDead := map[string]string{bodies[1]: "decode", bodies[2]: "filter_0", bodies[3]: "filter_0", bodies[4]: "filter_0"}
+	dead := dlq.messages()
+	if len(dead) != len(wantDead) {
+		t.Fatalf("dead letters %d, want %d", len(dead), len(wantDead))
+	}
+	for _, m := range dead {
+		stage, ok := wantDead[string(m.Body)]
+		if !ok || m.Meta["error_stage"] != stage || m.Meta["error"] == "" {
+			t.Errorf("dead letter %q: stage %q error %q; want stage %q", m.Body, m.Meta["error_stage"], m.Meta["error"], stage)
+		}
+	}
+	if e := dead[1].Meta["error"]; !strings.Contains(e, "payload.amount > 500") {
+		t.Errorf("the expression error %q does not name the expression", e)
+	}
+	if acked, nacked := src.counts(); acked != len(bodies) || nacked != 0 {
+		t.Fatalf("acked %d nacked %d, want %d and 0", acked, nacked, len(bodies))
+	}
+}

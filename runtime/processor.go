@@ -72,7 +72,7 @@ func (pr *processor) handle(m *message.Message) {
 	codec := p.flow.Source.Codec
 	var err error
 	if p.flow.NeedsPayload {
-		err = codec.Decode(m)
+		err = codec.DecodeFields(m, p.flow.PayloadFields) // whole when PayloadFields is nil
 	} else {
 		err = codec.Validate(m)
 	}

@@ -135,7 +135,7 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 // lane hashes the partition_by value of m to a processor.
 func (t *topology) lane(x *registry.Exec, p *Pipeline, seed maphash.Seed, m *message.Message) (int, error) {
 	if p.flow.NeedsPayload {
-		if err := x.Codec.Decode(m); err != nil {
+		if err := x.Codec.DecodeFields(m, p.flow.PayloadFields); err != nil {
 			return 0, &registry.DecodeError{Err: err}
 		}
 	}

@@ -1,0 +1,196 @@
+package message
+
+import "fmt"
+
+// Fields is a JSON object decoded only in the top-level fields a flow
+// reads; the other fields are checked and skipped. Building a Go map was
+// most of the cost of decoding a small event. It is the payload only of
+// flows whose every expression reads the payload by field name (the
+// compiler decides, see compiler.Flow.PayloadFields); whatever needs the
+// whole object gets it from Map.
+type Fields struct {
+	names  []string // the flow's, shared by every message
+	values []any    // indexed like names; nil when absent (or null)
+	raw    []byte
+	inline [8]any // values of up to 8 names, in the same allocation
+}
+
+// Get returns the value of a top-level field, nil when absent, and
+// false when the flow does not read that field (it was not decoded).
+func (f *Fields) Get(name string) (any, bool) {
+	for i, n := range f.names {
+		if n == name {
+			return f.values[i], true
+		}
+	}
+	return nil, false
+}
+
+// Map decodes the whole object, as Decode would have.
+func (f *Fields) Map() (any, error) { return decodeJSON(f.raw) }
+
+// DecodeFields sets m.Payload from m.Raw once: a *Fields of names when
+// Raw is a JSON object, else (a list, a string...) the decoded value.
+// Every byte is checked as Decode checks it: what Decode refuses,
+// DecodeFields refuses with the same error. Without names, or for
+// another codec, it is Decode.
+func (c Codec) DecodeFields(m *Message, names []string) error {
+	if m.Decoded {
+		return nil
+	}
+	if c != JSON || names == nil {
+		return c.Decode(m)
+	}
+	v, err := decodeFields(m.Raw, names)
+	if err != nil {
+		return fmt.Errorf("decode json: %w", err)
+	}
+	m.Payload, m.Decoded = v, true
+	return nil
+}
+
+func decodeFields(data []byte, names []string) (any, error) {
+	d := jsonDecoder{data: data}
+	d.skipSpace()
+	if d.pos >= len(d.data) || d.data[d.pos] != '{' {
+		return decodeJSON(data)
+	}
+	f := &Fields{names: names, raw: data}
+	if len(names) <= len(f.inline) {
+		f.values = f.inline[:len(names)]
+	} else {
+		f.values = make([]any, len(names))
+	}
+	if err := d.fields(f); err != nil {
+		return nil, err
+	}
+	d.skipSpace()
+	if d.pos != len(d.data) {
+		return nil, d.errorf("unexpected %q after the top-level value", d.data[d.pos])
+	}
+	return f, nil
+}
+
+// fields is object for the top level of a Fields: the values of names
+// are decoded (the last of equal keys wins, as in a map), the rest skipped.
+func (d *jsonDecoder) fields(f *Fields) error {
+	return d.members(1, func(key string) error {
+		for i, n := range f.names {
+			if n == key {
+				v, err := d.value(1)
+				f.values[i] = v
+				return err
+			}
+		}
+		return d.skip(1)
+	})
+}
+
+// members reads the members of an object at d.pos (on the '{'), calling
+// member with d.pos on each value, which it must consume.
+func (d *jsonDecoder) members(depth int, member func(key string) error) error {
+	if depth > maxJSONDepth {
+		return d.errorf("nested deeper than %d", maxJSONDepth)
+	}
+	d.pos++ // {
+	d.skipSpace()
+	if d.pos < len(d.data) && d.data[d.pos] == '}' {
+		d.pos++
+		return nil
+	}
+	for {
+		if d.pos >= len(d.data) {
+			return errJSONEnd
+		}
+		if d.data[d.pos] != '"' {
+			return d.errorf("expected a string key, got %q", d.data[d.pos])
+		}
+		key, err := d.str()
+		if err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+			return d.errorf("expected ':' after key %q", key)
+		}
+		d.pos++
+		d.skipSpace()
+		if err := member(key); err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.pos >= len(d.data) {
+			return errJSONEnd
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case '}':
+			d.pos++
+			return nil
+		default:
+			return d.errorf("expected ',' or '}' in object, got %q", d.data[d.pos])
+		}
+	}
+}
+
+// skip checks the value at d.pos as value would decode it, building nothing.
+func (d *jsonDecoder) skip(depth int) error {
+	if d.pos >= len(d.data) {
+		return errJSONEnd
+	}
+	switch c := d.data[d.pos]; {
+	case c == '{':
+		return d.members(depth+1, func(string) error { return d.skip(depth + 1) })
+	case c == '[':
+		return d.elements(depth+1, func() error { return d.skip(depth + 1) })
+	case c == '"':
+		_, err := d.str()
+		return err
+	case c == '-' || c >= '0' && c <= '9':
+		_, err := d.parseNumber()
+		return err
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	default:
+		return d.errorf("unexpected %q", c)
+	}
+}
+
+// elements reads the elements of a list at d.pos (on the '['), calling
+// element with d.pos on each, which it must consume.
+func (d *jsonDecoder) elements(depth int, element func() error) error {
+	if depth > maxJSONDepth {
+		return d.errorf("nested deeper than %d", maxJSONDepth)
+	}
+	d.pos++ // [
+	d.skipSpace()
+	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+		d.pos++
+		return nil
+	}
+	for {
+		if err := element(); err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.pos >= len(d.data) {
+			return errJSONEnd
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case ']':
+			d.pos++
+			return nil
+		default:
+			return d.errorf("expected ',' or ']' in array, got %q", d.data[d.pos])
+		}
+	}
+}
