@@ -19,6 +19,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/registry"
+	"github.com/rcrowley/go-metrics"
 )
 
 // minSessionTimeout is the smallest group session Kafka (and kfake)
@@ -27,6 +28,10 @@ import (
 const minSessionTimeout = 6 * time.Second
 
 func init() {
+	// Sarama feeds go-metrics histograms on every request and batch
+	// (~1% of a Kafka flow's CPU); flowrun exports its own metrics and
+	// never reads them. Sarama documents this switch for turning them off.
+	metrics.UseNilMetrics = true
 	registry.RegisterConnector(&registry.ConnectorSpec{
 		Name:         "kafka",
 		Summary:      "Apache Kafka topics, through a consumer group (source) and a batching producer (sink, dead letter)",
