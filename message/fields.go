@@ -12,7 +12,11 @@ type Fields struct {
 	names  []string // the flow's, shared by every message
 	values []any    // indexed like names; nil when absent (or null)
 	raw    []byte
-	inline [8]any // values of up to 8 names, in the same allocation
+	// In the same allocation: the values of up to 8 names, and the first
+	// slabs the decoder boxes strings and numbers in.
+	inline  [8]any
+	strings [4]string
+	floats  [4]float64
 }
 
 // Get returns the value of a top-level field, nil when absent, and
@@ -61,6 +65,7 @@ func decodeFields(data []byte, names []string) (any, error) {
 	} else {
 		f.values = make([]any, len(names))
 	}
+	d.strings, d.floats = f.strings[:0], f.floats[:0]
 	if err := d.fields(f); err != nil {
 		return nil, err
 	}
