@@ -106,9 +106,7 @@ func retryable(err error) bool {
 	var decode *registry.DecodeError
 	var panicked *PanicError
 	var permanent *backoff.PermanentError
-	var partial *registry.WriteError // the sink settled the rest already
 	return !errors.As(err, &decode) && !errors.As(err, &panicked) && !errors.As(err, &permanent) &&
-		!errors.As(err, &partial) &&
 		!errors.Is(err, context.Canceled)
 }
 
@@ -132,14 +130,53 @@ func (p *retryPolicy) wrap(next registry.Handler) registry.Handler {
 	}
 }
 
+// wrapWrite retries a failing write. When the sink wrote part of it
+// (a registry.WriteError), only the messages that failed are written
+// again; the error of the last attempt names them among msgs.
 func (p *retryPolicy) wrapWrite(next registry.Writer) registry.Writer {
 	return func(ctx context.Context, msgs []*message.Message) error {
-		n, err := p.run(func() context.Context { return ctx }, func(int) error { return next(ctx, msgs) })
+		pending, index := msgs, []int(nil) // index[i]: where pending[i] is in msgs; nil while pending is msgs
+		n, err := p.run(func() context.Context { return ctx }, func(int) error {
+			err := next(ctx, pending)
+			var partial *registry.WriteError
+			if errors.As(err, &partial) {
+				pending, index = failedPart(pending, index, partial.Failed)
+			}
+			return err
+		})
+		if err != nil && index != nil {
+			// Earlier attempts wrote the rest: only pending failed.
+			var partial *registry.WriteError
+			cause := err
+			if errors.As(err, &partial) {
+				cause = partial.Err
+			}
+			err = &registry.WriteError{Failed: index, Err: cause}
+		}
 		if err != nil && n > 1 {
 			return fmt.Errorf("sink write failed after %d attempts: %w", n, err)
 		}
 		return err
 	}
+}
+
+// failedPart returns the messages of pending that failed, and where
+// they are in the write's messages.
+func failedPart(pending []*message.Message, index, failed []int) ([]*message.Message, []int) {
+	msgs := make([]*message.Message, 0, len(failed))
+	at := make([]int, 0, len(failed))
+	for _, i := range failed {
+		if i < 0 || i >= len(pending) {
+			continue
+		}
+		msgs = append(msgs, pending[i])
+		if index == nil {
+			at = append(at, i)
+		} else {
+			at = append(at, index[i])
+		}
+	}
+	return msgs, at
 }
 
 // Restore puts m back in the state its source read it in, so a retried

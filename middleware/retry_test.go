@@ -186,3 +186,56 @@ func TestRestoreKeepsTrackers(t *testing.T) {
 		t.Fatal("a change after Restore reached the tracker's source")
 	}
 }
+
+// When a sink wrote part of a write, retry writes only the messages that
+// failed, and in the end names the ones still failing among the write's.
+func TestRetryWriteResendsOnlyWhatFailed(t *testing.T) {
+	msgs := make([]*message.Message, 5)
+	for i := range msgs {
+		msgs[i] = &message.Message{ID: fmt.Sprint(i)}
+	}
+	ids := func(ms []*message.Message) string {
+		var b strings.Builder
+		for _, m := range ms {
+			b.WriteString(m.ID)
+		}
+		return b.String()
+	}
+	down := errors.New("partition down")
+
+	// 1 and 3 fail once, then go through.
+	var sent []string
+	w := fastRetry(t, 3).WrapWrite(func(_ context.Context, ms []*message.Message) error {
+		sent = append(sent, ids(ms))
+		if len(sent) == 1 {
+			return &registry.WriteError{Failed: []int{1, 3}, Err: down}
+		}
+		return nil
+	})
+	if err := w(context.Background(), msgs); err != nil || !reflect.DeepEqual(sent, []string{"01234", "13"}) {
+		t.Fatalf("err %v, writes %q; want 01234 then only 13", err, sent)
+	}
+
+	// 1, 2 and 3 fail; then of those only 2 (index 1 of the retry) keeps
+	// failing, wholly, until retries run out.
+	sent = nil
+	w = fastRetry(t, 3).WrapWrite(func(_ context.Context, ms []*message.Message) error {
+		sent = append(sent, ids(ms))
+		switch len(sent) {
+		case 1:
+			return &registry.WriteError{Failed: []int{1, 2, 3}, Err: down}
+		case 2:
+			return &registry.WriteError{Failed: []int{1}, Err: down}
+		}
+		return down
+	})
+	err := w(context.Background(), msgs)
+	var partial *registry.WriteError
+	if !errors.As(err, &partial) || !reflect.DeepEqual(partial.Failed, []int{2}) || !errors.Is(err, down) ||
+		!strings.Contains(err.Error(), "after 4 attempts") {
+		t.Fatalf("err %v; want a WriteError naming message 2 after 4 attempts", err)
+	}
+	if !reflect.DeepEqual(sent, []string{"01234", "123", "2", "2"}) {
+		t.Fatalf("writes %q; want 01234, 123, then 2 until retries ran out", sent)
+	}
+}
