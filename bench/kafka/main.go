@@ -39,8 +39,10 @@ import (
 	"github.com/flowrun/flowrun/connectors/kafka/broker"
 	"github.com/flowrun/flowrun/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	_ "github.com/flowrun/flowrun/connectors/kafka"
 	_ "github.com/flowrun/flowrun/middleware"
@@ -144,6 +146,10 @@ func bench(n, concurrency, maxDemand, rounds int, only string) error {
 		}
 		return runFlow(addr, n, fmt.Sprintf(w2, addr, round, concurrency, maxDemand, addr), profile)
 	}
+	// outputs is where each measure writes; a measure's output topic is
+	// emptied after it, so every measure of every round meets a broker
+	// holding the same data (kfake slows as it holds more).
+	outputs := map[string]string{"ceiling": "ceiling.out", "w2loop": "ceilingw2.out", "sarama": "sarama.out", "w1": "w1.out", "w2": "w2.out"}
 	took := map[string][]time.Duration{}
 	var ratios []float64 // flow W2 / ceiling within each round
 	for round := range rounds {
@@ -154,6 +160,11 @@ func bench(n, concurrency, maxDemand, rounds int, only string) error {
 			}
 			took[name] = append(took[name], d)
 			report(fmt.Sprintf("round %d: %s", round+1, measureTitles[name]), n, d)
+			if topic := outputs[name]; topic != "" {
+				if err := recreateTopic(addr, topic); err != nil {
+					return fmt.Errorf("emptying %s: %w", topic, err)
+				}
+			}
 		}
 		if w2, c := took["w2"], took["ceiling"]; len(w2) > round && len(c) > round {
 			ratios = append(ratios, c[round].Seconds()/w2[round].Seconds())
@@ -179,6 +190,46 @@ func bench(n, concurrency, maxDemand, rounds int, only string) error {
 	ratio("Sarama loop / ceiling", "sarama", "ceiling")
 	ratio("flow W1 / ceiling", "w1", "ceiling")
 	ratio("flow W1 / Sarama loop", "w1", "sarama")
+	return nil
+}
+
+// recreateTopic deletes topic and creates it again, empty, with the
+// same partitions.
+func recreateTopic(addr, topic string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{topic}
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr(topic)
+	del.Topics = append(del.Topics, dt)
+	dresp, err := del.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	for _, t := range dresp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, partitions, 1
+	create.Topics = append(create.Topics, ct)
+	cresp, err := create.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	for _, t := range cresp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+	}
 	return nil
 }
 
