@@ -45,3 +45,21 @@ func BenchmarkEncodeJSON(b *testing.B) {
 		}
 	}
 }
+
+// Decoding only the fields W2 reads, as the runtime does for flows that
+// read the payload by field name.
+func BenchmarkDecodeFields(b *testing.B) {
+	raw := []byte(paymentBody)
+	names := []string{"amount", "currency", "id", "user"}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := message.Message{Raw: raw}
+		if err := message.JSON.DecodeFields(&m, names); err != nil {
+			b.Fatal(err)
+		}
+		if v, ok := m.Payload.(*message.Fields).Get("amount"); !ok || v != 1234.5 {
+			b.Fatalf("amount %v", v)
+		}
+	}
+}
