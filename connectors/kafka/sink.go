@@ -54,6 +54,9 @@ type sink struct {
 	failingMu sync.Mutex
 	failing   map[int32]bool // partitions whose last batch failed and may be retried
 
+	connMu sync.Mutex
+	conns  map[*sarama.Broker]uint64 // each broker connection's generation: bumped when a write closes it
+
 	mu     sync.RWMutex // Write holds it shared to join writes; Close exclusively
 	closed bool
 	writes sync.WaitGroup // Write calls in progress
@@ -292,6 +295,7 @@ type batch struct {
 // call is one produce request to one broker.
 type call struct {
 	broker  *sarama.Broker
+	gen     uint64 // of the broker's connection when sent
 	batches []*batch
 	bytes   int
 	res     *sarama.ProduceResponse // set by the callback
@@ -379,7 +383,11 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 		registry.Sent(ctx)
 		sent = true
 	}
-	closing := map[*sarama.Broker]bool{}
+	type conn struct {
+		broker *sarama.Broker
+		gen    uint64
+	}
+	closing := map[conn]bool{}
 	for ; pending > 0; pending-- {
 		var c *call
 		select {
@@ -413,7 +421,7 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 			sent = true
 		}
 		if brokenConnection(c.err) {
-			closing[c.broker] = true
+			closing[conn{c.broker, c.gen}] = true
 		}
 	}
 	if !sent {
@@ -421,11 +429,35 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 	}
 	// A connection that failed is closed (not from the receiver, which
 	// Close waits for); the client opens it again on the next Leader.
-	for br := range closing {
-		s.logger.Debug("kafka sink: closing a failed broker connection", "broker", br.Addr())
-		_ = br.Close()
+	for c := range closing {
+		s.closeConnection(c.broker, c.gen)
 	}
 	return retry, refresh, nil
+}
+
+// connection is the generation of br's connection, for a call sent on it.
+func (s *sink) connection(br *sarama.Broker) uint64 {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.conns[br]
+}
+
+// closeConnection closes br's connection if it is still the one of
+// generation gen. Writes overlap: by the time one has every answer of
+// its round, another may have closed the failed connection and opened a
+// new one; closing that would fail healthy requests and send them twice.
+func (s *sink) closeConnection(br *sarama.Broker, gen uint64) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.conns[br] != gen {
+		return
+	}
+	if s.conns == nil {
+		s.conns = map[*sarama.Broker]uint64{}
+	}
+	s.conns[br] = gen + 1
+	s.logger.Debug("kafka sink: closing a failed broker connection", "broker", br.Addr())
+	_ = br.Close()
 }
 
 // send groups batches by leader into produce requests and sends them,
@@ -469,6 +501,7 @@ func (w *write) send(batches []*batch, leaders map[int32]*sarama.Broker, done ch
 				continue
 			}
 			c := calls[br][k]
+			c.gen = s.connection(br)
 			if err := broken[br]; err != nil {
 				c.err = err
 				done <- c
