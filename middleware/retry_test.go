@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -237,5 +238,15 @@ func TestRetryWriteResendsOnlyWhatFailed(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sent, []string{"01234", "123", "2", "2"}) {
 		t.Fatalf("writes %q; want 01234, 123, then 2 until retries ran out", sent)
+	}
+
+	// Failures the sink calls permanent are not written again.
+	sent = nil
+	w = fastRetry(t, 3).WrapWrite(func(_ context.Context, ms []*message.Message) error {
+		sent = append(sent, ids(ms))
+		return &registry.WriteError{Failed: []int{4}, Err: backoff.Permanent(down)}
+	})
+	if err := w(context.Background(), msgs); !errors.As(err, &partial) || !reflect.DeepEqual(partial.Failed, []int{4}) || len(sent) != 1 {
+		t.Fatalf("err %v after writes %q; want message 4 failed after one write", err, sent)
 	}
 }

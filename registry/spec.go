@@ -100,8 +100,8 @@ type PartitionOrdered interface {
 // Sink writes messages.
 type Sink interface {
 	// Write publishes msgs (Body, Key, Meta of each) and returns nil only
-	// once the destination accepted all of them. On error the runtime
-	// retries the whole call. Calls come one at a time, in the order the
+	// once the destination accepted all of them. On error the retry
+	// middleware calls it again. Calls come one at a time, in the order the
 	// messages reached the sink, unless Write calls Sent (see there).
 	Write(ctx context.Context, msgs []*message.Message) error
 	Close() error
@@ -109,10 +109,10 @@ type Sink interface {
 
 // WriteError is what a Sink returns when a write failed for some of its
 // messages only (an HTTP 4xx for one body): the others were accepted.
-// Failed holds their indexes in the call's slice. The runtime does not
-// retry such a write: it settles the accepted messages as delivered and
-// fails only the listed ones, so neighbours of a bad message are neither
-// duplicated nor dead-lettered.
+// Failed holds their indexes in the call's slice. The runtime settles the
+// accepted messages as delivered, and the retry middleware writes only the
+// listed ones again (none when Err is a backoff.Permanent), so neighbours
+// of a bad message are neither duplicated nor dead-lettered.
 type WriteError struct {
 	Failed []int
 	Err    error

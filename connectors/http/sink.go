@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -106,21 +107,28 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	wg.Wait()
 	var failed []int
 	var first error
+	refused := true // every failure a 4xx: sending again cannot help
 	for i, err := range errs {
 		if err != nil {
 			failed = append(failed, i)
+			var perm *permanentError
+			refused = refused && errors.As(err, &perm)
 			if first == nil {
 				first = err
 			}
 		}
 	}
-	switch {
-	case len(failed) == 0:
+	if len(failed) == 0 {
 		return nil
-	case len(failed) < len(msgs): // the rest were accepted: do not send them again
-		return &registry.WriteError{Failed: failed, Err: fmt.Errorf("http sink %s: %w", s.url, first)}
 	}
-	return fmt.Errorf("http sink %s: %d of %d messages not accepted: %w", s.url, len(failed), len(msgs), first)
+	err := fmt.Errorf("http sink %s: %d of %d messages not accepted: %w", s.url, len(failed), len(msgs), first)
+	if refused { // the retry middleware leaves it alone
+		err = backoff.Permanent(err)
+	}
+	if len(failed) < len(msgs) { // the rest were accepted: do not send them again
+		return &registry.WriteError{Failed: failed, Err: err}
+	}
+	return err
 }
 
 // send delivers one message, retrying 5xx, 429 and connection errors

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/flowrun/flowrun/connectors/conformance"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
@@ -52,7 +53,8 @@ func TestSink4xxIsPermanent(t *testing.T) {
 	srv, n := server(t, 422)
 	err := newTestSink(t, map[string]any{"url": srv.URL}).Write(context.Background(), []*message.Message{{Body: []byte("x")}})
 	var perm *permanentError
-	if !errors.As(err, &perm) || perm.status != 422 || n.Load() != 1 {
+	var permanent *backoff.PermanentError // the retry middleware leaves it alone
+	if !errors.As(err, &perm) || perm.status != 422 || n.Load() != 1 || !errors.As(err, &permanent) {
 		t.Fatalf("Write = %v after %d requests; want a permanent 422 after 1", err, n.Load())
 	}
 }

@@ -104,7 +104,7 @@ var sinkFields = append(append([]registry.Field{}, commonFields...),
 	registry.Field{Name: "max_message_bytes", Type: registry.Size, Default: 1000000, Min: registry.F(1),
 		Doc: "largest record batch the sink sends; keep it at most the topic's max.message.bytes. A single larger message fails on its own (to the dead letter)"},
 	registry.Field{Name: "retries", Type: registry.Int, Default: 3, Min: registry.F(0),
-		Doc: "how often a batch refused with a transient broker error (leader moving, replicas short, a timeout) or lost with its connection is sent again before its messages fail; when all of a write's messages fail, the flow's retry middleware then retries the write"},
+		Doc: "how often a batch refused with a transient broker error (leader moving, replicas short, a timeout) or lost with its connection is sent again before its messages fail; the flow's retry middleware then sends the failed ones again"},
 	registry.Field{Name: "retry_backoff", Type: registry.Duration, Default: 250 * time.Millisecond,
 		Doc: "wait before a batch is sent again"},
 )

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -223,7 +224,7 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	w := &write{
 		s: s, now: time.Now().Truncate(time.Millisecond),
 		recs: make([]sarama.Record, len(msgs)), size: make([]int, len(msgs)),
-		part: make([]int32, len(msgs)), errs: make([]error, len(msgs)),
+		part: make([]int32, len(msgs)), errs: make([]error, len(msgs)), again: make([]bool, len(msgs)),
 	}
 	arena := newRecordArena(msgs)
 	todo := make([]int, 0, len(msgs))
@@ -283,6 +284,7 @@ type write struct {
 	part     []int32 // chosen partition, once assigned
 	assigned bool
 	errs     []error // nil: written (or not tried yet)
+	again    []bool  // errs[i] may go away if the record is sent again
 }
 
 // batch is the records of one partition that go in one record batch.
@@ -316,7 +318,7 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 	s := w.s
 	fail := func(idx []int, err error, again bool) {
 		for _, i := range idx {
-			w.errs[i] = err
+			w.errs[i], w.again[i] = err, again
 		}
 		if again {
 			retry = append(retry, idx...)
@@ -610,13 +612,17 @@ func (w *write) assign(todo []int) error {
 
 // result is nil when every message was written, a *registry.WriteError
 // naming the failed ones when some were, and an error wrapping the first
-// failure when none was.
+// failure when none was. When no failure can go away by sending again
+// (a message too large, a reserved header, an error Kafka does not retry),
+// the error is backoff.Permanent: the retry middleware leaves it alone.
 func (w *write) result() error {
 	var failed []int
 	var first error
+	permanent := true
 	for i, err := range w.errs {
 		if err != nil {
 			failed = append(failed, i)
+			permanent = permanent && !w.again[i]
 			if first == nil {
 				first = err
 			}
@@ -626,6 +632,9 @@ func (w *write) result() error {
 		return nil
 	}
 	err := fmt.Errorf("kafka sink %q: %d of %d messages not written: %w", w.s.topic, len(failed), len(w.errs), first)
+	if permanent {
+		err = backoff.Permanent(err)
+	}
 	if len(failed) == len(w.errs) {
 		return err
 	}

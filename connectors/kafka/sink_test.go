@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -140,8 +141,10 @@ func TestSinkInjectedProduceErrors(t *testing.T) {
 
 	msgs := []*message.Message{{ID: "1", Body: []byte("one")}, {ID: "2", Body: []byte("two")}}
 	err := s.Write(context.Background(), msgs)
-	if !errors.Is(err, sarama.ErrNotEnoughReplicas) || !strings.Contains(err.Error(), "2 of 2 messages not written") {
-		t.Fatalf("Write while failing = %v, want NOT_ENOUGH_REPLICAS for 2 of 2", err)
+	var permanent *backoff.PermanentError
+	if !errors.Is(err, sarama.ErrNotEnoughReplicas) || !strings.Contains(err.Error(), "2 of 2 messages not written") ||
+		errors.As(err, &permanent) {
+		t.Fatalf("Write while failing = %v, want NOT_ENOUGH_REPLICAS for 2 of 2, worth retrying", err)
 	}
 	if hits := fault.Hits(); hits < 3 {
 		t.Fatalf("broker saw %d produce requests, want the first try and 2 retries", hits)
