@@ -213,7 +213,7 @@ func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topi
 			return v, nil
 		}
 	}
-	if f, partial := payload.(*message.Fields); partial {
+	if f, partial := payload.(*message.Fields); partial && p.UsesPayload() {
 		whole, err := f.Map() // the VM reads the payload as decode gives it
 		if err != nil {
 			return nil, err

@@ -283,3 +283,27 @@ func TestFastPathOnDecodedFields(t *testing.T) {
 		}
 	}
 }
+
+// A program that runs on the VM but does not read the payload does not
+// pay for decoding a Fields payload whole.
+func TestVMProgramWithoutPayloadDoesNotDecodeFields(t *testing.T) {
+	m := &message.Message{Raw: []byte(`{"a":1,"b":"two","c":[1,2,3],"d":{"e":"f"}}`)}
+	if err := message.JSON.DecodeFields(m, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(`key matches "^k"`, MessageScope)
+	if err != nil || p.fast != nil {
+		t.Fatalf("compile: %v; want a VM program", err)
+	}
+	r := NewRunner()
+	allocs := func(payload any) float64 {
+		return testing.AllocsPerRun(100, func() {
+			if _, err := r.Eval(p, payload, nil, "k1", "", ""); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if withFields, without := allocs(m.Payload), allocs(nil); withFields != without {
+		t.Fatalf("%v allocations per run on a Fields payload, %v on none: the payload was decoded", withFields, without)
+	}
+}
