@@ -3,6 +3,7 @@ package middleware
 import (
 	"container/list"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +114,10 @@ func (d *dedupe) remember(key string) {
 		e.Value.(*seenKey).expires = now.Add(d.ttl)
 		d.order.MoveToBack(e)
 	} else {
+		// A copy: a key read from the payload or the Kafka key shares the
+		// message's bytes (a whole fetch response), which would otherwise
+		// stay in memory for the ttl.
+		key = strings.Clone(key)
 		d.keys[key] = d.order.PushBack(&seenKey{key: key, expires: now.Add(d.ttl)})
 	}
 	for front := d.order.Front(); front != nil; front = d.order.Front() {
