@@ -410,3 +410,30 @@ dead_letter: {tsink: {name: fo-dlq}}
 		t.Fatalf("acked %d nacked %d, want %d and 0", acked, nacked, len(bodies))
 	}
 }
+
+// A dead letter sink that takes only part of a write: the messages it
+// took are acked and counted dead-lettered, only the rest are nacked.
+func TestDeadLetterPartialWriteNacksOnlyTheFailed(t *testing.T) {
+	src := newSource(t, "dp", `bad-1`, `bad-reject`, `bad-3`)
+	newSink(t, "dp-out")
+	dlq := newSink(t, "dp-dlq")
+	dlq.reject = "reject"
+	dlq.delay = 50 * time.Millisecond // whatever the first write holds, the rest waits for one write together
+	sum := runFlow(t, `
+version: 1
+name: dp
+source: {tsrc: {name: dp}}
+concurrency: 1
+stages:
+  - filter: payload.a == 1
+sink: {tsink: {name: dp-out}}
+dead_letter: {tsink: {name: dp-dlq}}
+`)
+	if got := dlq.bodies(); !slices.Equal(got, []string{"bad-1", "bad-3"}) {
+		t.Fatalf("dead letter holds %q", got)
+	}
+	acked, nacked := src.counts()
+	if acked != 2 || nacked != 1 || sum.DeadLettered != 2 || sum.Nacked != 1 {
+		t.Fatalf("acked %d nacked %d, summary %+v; want 2 dead-lettered and acked, 1 nacked", acked, nacked, sum)
+	}
+}

@@ -98,20 +98,15 @@ func (w *sinkWriter) settle(msgs []*message.Message, err error, attempts int) {
 		}
 		return
 	}
-	cause, failed, count := err, []bool(nil), len(msgs) // failed nil: every message failed
+	failed, cause, count := failedOf(err, len(msgs)), err, len(msgs)
 	var partial *registry.WriteError
 	if errors.As(err, &partial) {
-		cause, failed, count = partial.Err, make([]bool, len(msgs)), len(partial.Failed)
-		for _, i := range partial.Failed {
-			if i >= 0 && i < len(msgs) {
-				failed[i] = true
-			}
-		}
+		cause, count = partial.Err, len(partial.Failed)
 	}
 	w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs),
 		"failed", count, "attempts", attempts, "error", cause)
 	for i, m := range msgs {
-		if failed == nil || failed[i] {
+		if failed[i] {
 			w.p.fail(m, w.node.id, cause, max(attempts, 1))
 			continue
 		}
@@ -176,9 +171,10 @@ func (w *dlqWriter) run() {
 			msgs = append(msgs, more...)
 		}
 		err := w.write(w.work, msgs)
-		for _, m := range msgs {
+		failed := failedOf(err, len(msgs))
+		for i, m := range msgs {
 			t := m.Tracker
-			if err != nil {
+			if failed[i] {
 				w.p.nack(t, err)
 				continue
 			}
@@ -188,6 +184,27 @@ func (w *dlqWriter) run() {
 			w.p.outcome.deadLettered.Inc()
 		}
 	}
+}
+
+// failedOf says which of n messages a write's error failed: none for
+// nil, those a registry.WriteError names, else all of them.
+func failedOf(err error, n int) []bool {
+	failed := make([]bool, n)
+	var partial *registry.WriteError
+	switch {
+	case err == nil:
+	case errors.As(err, &partial):
+		for _, i := range partial.Failed {
+			if i >= 0 && i < n {
+				failed[i] = true
+			}
+		}
+	default:
+		for i := range failed {
+			failed[i] = true
+		}
+	}
+	return failed
 }
 
 func (w *dlqWriter) next() ([]*message.Message, bool) {
