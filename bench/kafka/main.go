@@ -84,7 +84,7 @@ func main() {
 	maxDemand := flag.Int("max-demand", 500, "the flow's max_demand")
 	rounds := flag.Int("rounds", 3, "rounds of every measure; the medians are reported (one run swings by 2x on a shared machine)")
 	only := flag.String("only", "", "comma-separated measures to run (default all): "+strings.Join(measureNames, ","))
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the flow W2 runs to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of flow W2 to this file (of its last round)")
 	flag.Parse()
 	profile = *cpuProfile
 	if err := bench(*messages, *concurrency, *maxDemand, *rounds, *only); err != nil {

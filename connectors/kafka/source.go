@@ -41,7 +41,7 @@ type source struct {
 	drainFor time.Duration // how long a rebalance waits for in-flight messages
 
 	buffered chan []*message.Message // batches read from Kafka, not yet handed out
-	ready    atomic.Int64            // messages in buffered and pending
+	ready    atomic.Int64            // messages in buffered and pending (what tests wait for)
 	readMu   sync.Mutex              // Read's own: pending
 	pending  []*message.Message      // the rest of the batch Read took last
 	retry    *redeliveries
