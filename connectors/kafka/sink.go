@@ -244,14 +244,17 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	for attempt := 0; len(todo) > 0; attempt++ {
 		retry, refresh, err := w.round(ctx, todo)
 		if err != nil {
-			return fmt.Errorf("kafka sink %q: waiting for the brokers: %w", s.topic, err)
+			break // ctx ended: what had no answer failed with it, the rest stands
 		}
 		if len(retry) == 0 || attempt >= s.retries {
 			break
 		}
 		s.logger.Debug("kafka sink: retrying", "messages", len(retry), "attempt", attempt+1, "error", w.errs[retry[0]])
 		if err := sleep(ctx, s.backoff); err != nil {
-			return fmt.Errorf("kafka sink %q: retrying %d messages: %w (after %w)", s.topic, len(retry), err, w.errs[retry[0]])
+			for _, i := range retry {
+				w.errs[i] = fmt.Errorf("retrying: %w (after %w)", err, w.errs[i])
+			}
+			break
 		}
 		if refresh {
 			if err := s.client.RefreshMetadata(s.topic); err != nil {
@@ -263,6 +266,9 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	}
 	return w.result()
 }
+
+// errUnanswered marks a record sent in this round whose answer has not come.
+var errUnanswered = errors.New("no answer from the broker yet")
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -324,6 +330,8 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 			retry = append(retry, idx...)
 		}
 	}
+	// Until its answer comes: what ctx cutting the wait short leaves failed.
+	fail(todo, errUnanswered, false)
 	if !w.assigned {
 		if err := w.assign(todo); err != nil {
 			fail(todo, err, true)
@@ -395,6 +403,13 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 		select {
 		case c = <-done:
 		case <-ctx.Done():
+			// Answered batches stand; the others may or may not be
+			// written: they fail, to be sent again (at least once).
+			for _, i := range todo {
+				if w.errs[i] == errUnanswered {
+					w.errs[i], w.again[i] = fmt.Errorf("waiting for the brokers: %w", ctx.Err()), true
+				}
+			}
 			return nil, false, ctx.Err()
 		}
 		for _, b := range c.batches {
