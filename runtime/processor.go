@@ -164,12 +164,12 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler
 	return func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 		start := len(out)
 		cur := append(out, m)
-		clock, _ := x.Runtime.(*stageClock)
+		clock := x.Runtime.(*stageClock) // only processors run the chain
 		for i, st := range steps {
 			x.Stage = st.Name
 			n := len(cur)
 			var t0 time.Duration
-			timed := clock == nil || !clock.timed[i] || clock.untimed[i]+uint64(n-start) >= timingSample
+			timed := !clock.timed[i] || clock.untimed[i]+uint64(n-start) >= timingSample
 			if timed {
 				t0 = monotonic()
 			}
@@ -180,15 +180,12 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler
 					return out, err
 				}
 			}
-			switch {
-			case clock == nil: // not a processor's Exec
-				stats[i].duration.Observe((monotonic() - t0).Seconds() / float64(n-start))
-			case timed:
+			if timed {
 				clock.last[i] = (monotonic() - t0).Seconds() / float64(n-start)
 				clock.timed[i] = true
 				stats[i].duration.ObserveN(clock.last[i], clock.untimed[i]+uint64(n-start))
 				clock.untimed[i] = 0
-			default:
+			} else {
 				clock.untimed[i] += uint64(n - start)
 			}
 			k := copy(cur[start:], cur[n:])
