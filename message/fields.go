@@ -91,55 +91,6 @@ func (d *jsonDecoder) fields(f *Fields) error {
 	})
 }
 
-// members reads the members of an object at d.pos (on the '{'), calling
-// member with d.pos on each value, which it must consume.
-func (d *jsonDecoder) members(depth int, member func(key string) error) error {
-	if depth > maxJSONDepth {
-		return d.errorf("nested deeper than %d", maxJSONDepth)
-	}
-	d.pos++ // {
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		return nil
-	}
-	for {
-		if d.pos >= len(d.data) {
-			return errJSONEnd
-		}
-		if d.data[d.pos] != '"' {
-			return d.errorf("expected a string key, got %q", d.data[d.pos])
-		}
-		key, err := d.str()
-		if err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return d.errorf("expected ':' after key %q", key)
-		}
-		d.pos++
-		d.skipSpace()
-		if err := member(key); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return errJSONEnd
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.skipSpace()
-		case '}':
-			d.pos++
-			return nil
-		default:
-			return d.errorf("expected ',' or '}' in object, got %q", d.data[d.pos])
-		}
-	}
-}
-
 // skip checks the value at d.pos as value would decode it, building nothing.
 func (d *jsonDecoder) skip(depth int) error {
 	if d.pos >= len(d.data) {
@@ -164,38 +115,5 @@ func (d *jsonDecoder) skip(depth int) error {
 		return d.literal("null")
 	default:
 		return d.errorf("unexpected %q", c)
-	}
-}
-
-// elements reads the elements of a list at d.pos (on the '['), calling
-// element with d.pos on each, which it must consume.
-func (d *jsonDecoder) elements(depth int, element func() error) error {
-	if depth > maxJSONDepth {
-		return d.errorf("nested deeper than %d", maxJSONDepth)
-	}
-	d.pos++ // [
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		return nil
-	}
-	for {
-		if err := element(); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return errJSONEnd
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.skipSpace()
-		case ']':
-			d.pos++
-			return nil
-		default:
-			return d.errorf("expected ',' or ']' in array, got %q", d.data[d.pos])
-		}
 	}
 }
