@@ -11,7 +11,7 @@ import (
 type Codec int
 
 const (
-	JSON  Codec = iota // objects, lists, numbers (float64), strings, bools, null
+	JSON  Codec = iota // objects, lists, numbers (int when integral and in int64, else float64), strings, bools, null
 	Text               // the payload is the bytes as a string
 	Bytes              // the payload is the bytes ([]byte)
 )

@@ -17,6 +17,7 @@ type Fields struct {
 	inline  [8]any
 	strings [4]string
 	floats  [4]float64
+	ints    [4]int
 }
 
 // Get returns the value of a top-level field, nil when absent, and
@@ -65,7 +66,7 @@ func decodeFields(data []byte, names []string) (any, error) {
 	} else {
 		f.values = make([]any, len(names))
 	}
-	d.strings, d.floats = f.strings[:0], f.floats[:0]
+	d.strings, d.floats, d.ints = f.strings[:0], f.floats[:0], f.ints[:0]
 	if err := d.fields(f); err != nil {
 		return nil, err
 	}
@@ -105,7 +106,7 @@ func (d *jsonDecoder) skip(depth int) error {
 		_, err := d.str()
 		return err
 	case c == '-' || c >= '0' && c <= '9':
-		_, err := d.parseNumber()
+		_, _, _, err := d.parseNumber()
 		return err
 	case c == 't':
 		return d.literal("true")

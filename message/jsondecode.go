@@ -35,7 +35,8 @@ type jsonDecoder struct {
 	data    []byte
 	pos     int
 	strings []string  // slab the boxed strings live in
-	floats  []float64 // slab the boxed numbers live in
+	floats  []float64 // slab the boxed fractional numbers live in
+	ints    []int     // slab the boxed integers live in
 }
 
 // eface is the layout of an interface value (any).
@@ -47,6 +48,7 @@ type eface struct {
 var (
 	stringType = typeOf("")
 	floatType  = typeOf(0.0)
+	intType    = typeOf(0)
 )
 
 func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
@@ -75,6 +77,18 @@ func (d *jsonDecoder) boxFloat(f float64) any {
 	var v any
 	e := (*eface)(unsafe.Pointer(&v))
 	e.typ, e.data = floatType, unsafe.Pointer(&d.floats[len(d.floats)-1])
+	return v
+}
+
+// boxInt is boxString for integers.
+func (d *jsonDecoder) boxInt(n int) any {
+	if len(d.ints) == cap(d.ints) {
+		d.ints = make([]int, 0, 4+cap(d.ints))
+	}
+	d.ints = append(d.ints, n)
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = intType, unsafe.Pointer(&d.ints[len(d.ints)-1])
 	return v
 }
 
@@ -354,17 +368,22 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// number reads a JSON number (strict grammar) as a boxed float64.
+// number reads a JSON number (strict grammar): an integer that fits
+// int64 as an int (expr's integer type), anything else as a float64.
 func (d *jsonDecoder) number() (any, error) {
-	f, err := d.parseNumber()
-	if err != nil {
+	f, n, isInt, err := d.parseNumber()
+	switch {
+	case err != nil:
 		return nil, err
+	case isInt:
+		return d.boxInt(n), nil
 	}
 	return d.boxFloat(f), nil
 }
 
-// parseNumber reads a JSON number (strict grammar) as a float64.
-func (d *jsonDecoder) parseNumber() (float64, error) {
+// parseNumber reads a JSON number (strict grammar): an integer literal
+// that fits int64 as n with isInt, anything else as f.
+func (d *jsonDecoder) parseNumber() (f float64, n int, isInt bool, err error) {
 	start, i := d.pos, d.pos
 	digits := func() int {
 		n := 0
@@ -382,34 +401,67 @@ func (d *jsonDecoder) parseNumber() (float64, error) {
 		i++
 	case digits() == 0:
 		d.pos = i
-		return 0, d.errorf("invalid number")
+		return 0, 0, false, d.errorf("invalid number")
 	}
+	integer := true
 	if i < len(d.data) && d.data[i] == '.' {
 		i++
+		integer = false
 		if digits() == 0 {
 			d.pos = i
-			return 0, d.errorf("invalid number: no digits after '.'")
+			return 0, 0, false, d.errorf("invalid number: no digits after '.'")
 		}
 	}
 	if i < len(d.data) && (d.data[i] == 'e' || d.data[i] == 'E') {
 		i++
+		integer = false
 		if i < len(d.data) && (d.data[i] == '+' || d.data[i] == '-') {
 			i++
 		}
 		if digits() == 0 {
 			d.pos = i
-			return 0, d.errorf("invalid number: no digits in exponent")
+			return 0, 0, false, d.errorf("invalid number: no digits in exponent")
 		}
 	}
 	d.pos = i
-	if f, ok := shortNumber(d.data[start:i]); ok {
-		return f, nil
+	lit := d.data[start:i]
+	if integer {
+		if n, ok := parseInt(lit); ok {
+			return 0, n, true, nil
+		}
 	}
-	f, err := strconv.ParseFloat(unsafe.String(&d.data[start], i-start), 64)
+	if f, ok := shortNumber(lit); ok {
+		return f, 0, false, nil
+	}
+	f, err = strconv.ParseFloat(unsafe.String(&d.data[start], i-start), 64)
 	if err != nil {
-		return 0, d.errorf("number %s out of range", d.data[start:i])
+		return 0, 0, false, d.errorf("number %s out of range", lit)
 	}
-	return f, nil
+	return f, 0, false, nil
+}
+
+// parseInt converts a valid JSON integer literal, reporting false when it
+// does not fit int64 (it is then a float64, its digits kept by the raw
+// bytes the encoder writes back).
+func parseInt(b []byte) (int, bool) {
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range b {
+		u = u*10 + uint64(c-'0') // 19 digits cannot overflow uint64
+	}
+	switch {
+	case neg && u <= 1<<63:
+		return int(-u), true //nolint:gosec // -2^63 wraps to itself, as wanted
+	case !neg && u < 1<<63:
+		return int(u), true
+	}
+	return 0, false
 }
 
 // exactPow10 are the powers of ten a float64 holds exactly.

@@ -188,11 +188,11 @@ stages:
   - map: '{"user": payload.user, "seq": payload.seq}'
 sink: {tsink: {name: pb-out}}
 `)
-	last := map[string]float64{}
+	last := map[string]int{}
 	count := 0
 	for _, m := range sink.messages() {
 		p := m.Payload.(map[string]any)
-		u, seq := p["user"].(string), p["seq"].(float64)
+		u, seq := p["user"].(string), p["seq"].(int)
 		if prev, ok := last[u]; ok && seq <= prev {
 			t.Fatalf("user %s: seq %v after %v", u, seq, prev)
 		}
