@@ -20,11 +20,17 @@ run:
 # with the race detector, the schema sync check, and a short fuzz run.
 test:
 	$(GO) test -race -count=1 ./...
-	$(MAKE) fuzz FUZZTIME=10s
+	$(MAKE) fuzz FUZZTIME=5s
 
+# Each fuzz target for FUZZTIME: the flow compiler, and the JSON decoder
+# and encoder every message goes through.
 FUZZTIME ?= 30s
+MESSAGE_FUZZ := FuzzDecodeJSON FuzzDecodeFields FuzzAppendJSONRoundTrip FuzzEncodeKeepsBytes
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./compiler/
+	for f in $(MESSAGE_FUZZ); do \
+		$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./message/ || exit 1; \
+	done
 
 # The connector conformance suite against the real services on this machine.
 test-integration:

@@ -2,7 +2,9 @@ package message
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -45,11 +47,12 @@ func (c Codec) Decode(m *Message) error {
 	case Bytes:
 		m.Payload = m.Raw
 	default:
-		v, err := decodeJSON(m.Raw)
+		o := newOrigin(m.Raw)
+		v, err := decodeInto(o)
 		if err != nil {
 			return fmt.Errorf("decode json: %w", err)
 		}
-		m.Payload = v
+		m.Payload, m.origin = v, o
 	}
 	m.Decoded = true
 	return nil
@@ -84,7 +87,7 @@ func (c Codec) Encode(m *Message) error {
 			return nil
 		}
 	}
-	b, err := appendJSON(make([]byte, 0, max(len(m.Raw), 64)+32), m.Payload)
+	b, err := encoder{m.origin}.value(make([]byte, 0, max(len(m.Raw), 64)+32), m.Payload)
 	if err != nil {
 		return fmt.Errorf("encode json: %w", err)
 	}
@@ -92,14 +95,28 @@ func (c Codec) Encode(m *Message) error {
 	return nil
 }
 
-// AppendEnvelope appends m as one JSON object {"id","key","topic","meta","payload"}
-// to buf. The payload is m.Body embedded as JSON when it is valid JSON,
-// else as a JSON string.
+// AppendEnvelope appends m as one JSON object on one line:
+// {"id","key","topic","meta","payload"}. The payload is m.Body exactly,
+// whatever its bytes:
+//   - valid UTF-8 JSON on one line, without spaces around it, is
+//     embedded as it is;
+//   - other valid UTF-8 (text, or JSON spread over lines) is a JSON
+//     string of those bytes, with "payload_encoding":"text";
+//   - anything else is its standard base64, with "payload_encoding":"base64".
+//
+// A key that is not valid UTF-8 is written in base64 likewise, with
+// "key_encoding":"base64".
 func AppendEnvelope(buf []byte, m *Message) ([]byte, error) {
 	buf = append(buf, `{"id":`...)
 	buf = appendJSONString(buf, m.ID)
-	buf = append(buf, `,"key":`...)
-	buf = appendJSONString(buf, m.Key)
+	if utf8.ValidString(m.Key) {
+		buf = append(buf, `,"key":`...)
+		buf = appendJSONString(buf, m.Key)
+	} else {
+		buf = append(buf, `,"key_encoding":"base64","key":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, []byte(m.Key))
+		buf = append(buf, '"')
+	}
 	buf = append(buf, `,"topic":`...)
 	buf = appendJSONString(buf, m.Topic)
 	buf = append(buf, `,"meta":`...)
@@ -108,18 +125,17 @@ func AppendEnvelope(buf []byte, m *Message) ([]byte, error) {
 	} else {
 		buf, _ = appendJSON(buf, m.Meta) // map[string]string cannot fail
 	}
-	buf = append(buf, `,"payload":`...)
-	if body := bytes.TrimSpace(m.Body); len(body) > 0 && json.Valid(body) {
-		if bytes.IndexByte(body, '\n') >= 0 { // keep the envelope on one line
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, body); err != nil {
-				return buf, fmt.Errorf("encode envelope: %w", err)
-			}
-			body = compact.Bytes()
-		}
+	switch body := m.Body; {
+	case !utf8.Valid(body):
+		buf = append(buf, `,"payload_encoding":"base64","payload":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, body)
+		buf = append(buf, '"')
+	case len(body) > 0 && len(bytes.TrimSpace(body)) == len(body) && bytes.IndexAny(body, "\r\n") < 0 && json.Valid(body):
+		buf = append(buf, `,"payload":`...)
 		buf = append(buf, body...)
-	} else {
-		buf = appendJSONString(buf, string(m.Body))
+	default:
+		buf = append(buf, `,"payload_encoding":"text","payload":`...)
+		buf = appendJSONString(buf, string(body))
 	}
 	return append(buf, '}'), nil
 }

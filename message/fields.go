@@ -11,13 +11,10 @@ import "fmt"
 type Fields struct {
 	names  []string // the flow's, shared by every message
 	values []any    // indexed like names; nil when absent (or null)
-	raw    []byte
-	// In the same allocation: the values of up to 8 names, and the first
-	// slabs the decoder boxes strings and numbers in.
-	inline  [8]any
-	strings [4]string
-	floats  [4]float64
-	ints    [4]int
+	// In the same allocation: the values of up to 8 names, and the
+	// origin whose first slots the decoder boxes strings and numbers in.
+	inline [8]any
+	origin origin
 }
 
 // Get returns the value of a top-level field, nil when absent, and
@@ -31,8 +28,10 @@ func (f *Fields) Get(name string) (any, bool) {
 	return nil, false
 }
 
-// Map decodes the whole object, as Decode would have.
-func (f *Fields) Map() (any, error) { return decodeJSON(f.raw) }
+// Map decodes the whole object, as Decode would have. The values it
+// builds are recorded in the message's origin, so the encoder still
+// knows their original bytes.
+func (f *Fields) Map() (any, error) { return decodeInto(&f.origin) }
 
 // DecodeFields sets m.Payload from m.Raw once: a *Fields of names when
 // Raw is a JSON object, else (a list, a string...) the decoded value.
@@ -46,35 +45,38 @@ func (c Codec) DecodeFields(m *Message, names []string) error {
 	if c != JSON || names == nil {
 		return c.Decode(m)
 	}
-	v, err := decodeFields(m.Raw, names)
+	v, o, err := decodeFields(m.Raw, names)
 	if err != nil {
 		return fmt.Errorf("decode json: %w", err)
 	}
-	m.Payload, m.Decoded = v, true
+	m.Payload, m.Decoded, m.origin = v, true, o
 	return nil
 }
 
-func decodeFields(data []byte, names []string) (any, error) {
+func decodeFields(data []byte, names []string) (any, *origin, error) {
 	d := jsonDecoder{data: data}
 	d.skipSpace()
 	if d.pos >= len(d.data) || d.data[d.pos] != '{' {
-		return decodeJSON(data)
+		o := newOrigin(data)
+		v, err := decodeInto(o)
+		return v, o, err
 	}
-	f := &Fields{names: names, raw: data}
+	f := &Fields{names: names}
 	if len(names) <= len(f.inline) {
 		f.values = f.inline[:len(names)]
 	} else {
 		f.values = make([]any, len(names))
 	}
-	d.strings, d.floats, d.ints = f.strings[:0], f.floats[:0], f.ints[:0]
+	f.origin.init(data)
+	d.o = &f.origin
 	if err := d.fields(f); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d.skipSpace()
 	if d.pos != len(d.data) {
-		return nil, d.errorf("unexpected %q after the top-level value", d.data[d.pos])
+		return nil, nil, d.errorf("unexpected %q after the top-level value", d.data[d.pos])
 	}
-	return f, nil
+	return f, &f.origin, nil
 }
 
 // fields is object for the top level of a Fields: the values of names

@@ -3,6 +3,7 @@ package message
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -14,8 +15,11 @@ import (
 // It is the hot path of every flow that reads payloads, so strings and
 // object keys without escapes share data's memory instead of being copied:
 // data must never be modified afterwards (Message.Raw never is).
-func decodeJSON(data []byte) (any, error) {
-	d := jsonDecoder{data: data}
+func decodeJSON(data []byte) (any, error) { return decodeInto(newOrigin(data)) }
+
+// decodeInto decodes o.raw, recording in o where each value came from.
+func decodeInto(o *origin) (any, error) {
+	d := jsonDecoder{data: o.raw, o: o}
 	d.skipSpace()
 	v, err := d.value(0)
 	if err != nil {
@@ -32,11 +36,9 @@ func decodeJSON(data []byte) (any, error) {
 const maxJSONDepth = 1000
 
 type jsonDecoder struct {
-	data    []byte
-	pos     int
-	strings []string  // slab the boxed strings live in
-	floats  []float64 // slab the boxed fractional numbers live in
-	ints    []int     // slab the boxed integers live in
+	data []byte
+	pos  int
+	o    *origin // where the values are boxed and their spans recorded
 }
 
 // eface is the layout of an interface value (any).
@@ -52,45 +54,6 @@ var (
 )
 
 func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
-
-// boxString returns s as an any whose data lives in a per-message slab:
-// converting each string to an interface would allocate once per value,
-// the slab allocates once per 16. An interface built this way is an
-// ordinary interface to the rest of the program and to the GC.
-func (d *jsonDecoder) boxString(s string) any {
-	if len(d.strings) == cap(d.strings) {
-		d.strings = make([]string, 0, 8+cap(d.strings)) // 8 first: most events are small
-	}
-	d.strings = append(d.strings, s)
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = stringType, unsafe.Pointer(&d.strings[len(d.strings)-1])
-	return v
-}
-
-// boxFloat is boxString for numbers.
-func (d *jsonDecoder) boxFloat(f float64) any {
-	if len(d.floats) == cap(d.floats) {
-		d.floats = make([]float64, 0, 4+cap(d.floats))
-	}
-	d.floats = append(d.floats, f)
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = floatType, unsafe.Pointer(&d.floats[len(d.floats)-1])
-	return v
-}
-
-// boxInt is boxString for integers.
-func (d *jsonDecoder) boxInt(n int) any {
-	if len(d.ints) == cap(d.ints) {
-		d.ints = make([]int, 0, 4+cap(d.ints))
-	}
-	d.ints = append(d.ints, n)
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = intType, unsafe.Pointer(&d.ints[len(d.ints)-1])
-	return v
-}
 
 var errJSONEnd = errors.New("unexpected end of JSON input")
 
@@ -119,11 +82,14 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 	case c == '[':
 		return d.array(depth + 1)
 	case c == '"':
+		start := d.pos
 		s, err := d.str()
 		if err != nil {
 			return nil, err
 		}
-		return d.boxString(s), nil
+		// Boxing each string would allocate once per value; the origin's
+		// slots allocate once per chunk, and remember the string's bytes.
+		return d.o.boxString(s, start, d.pos), nil
 	case c == '-' || c >= '0' && c <= '9':
 		return d.number()
 	case c == 't':
@@ -146,6 +112,7 @@ func (d *jsonDecoder) literal(word string) error {
 }
 
 func (d *jsonDecoder) object(depth int) (any, error) {
+	start := d.pos
 	obj := make(map[string]any, 8)
 	err := d.members(depth, func(key string) error {
 		v, err := d.value(depth)
@@ -155,10 +122,13 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return obj, nil
+	var v any = obj
+	d.o.addContainer(v, start, d.pos)
+	return v, nil
 }
 
 func (d *jsonDecoder) array(depth int) (any, error) {
+	start := d.pos
 	arr := make([]any, 0, 4)
 	err := d.elements(depth, func() error {
 		v, err := d.value(depth)
@@ -168,7 +138,9 @@ func (d *jsonDecoder) array(depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return arr, nil
+	var v any = arr
+	d.o.addContainer(v, start, d.pos)
+	return v, nil
 }
 
 // members reads the members of an object at d.pos (on the '{'), calling
@@ -371,14 +343,15 @@ func hex4(b []byte, i int) (rune, bool) {
 // number reads a JSON number (strict grammar): an integer that fits
 // int64 as an int (expr's integer type), anything else as a float64.
 func (d *jsonDecoder) number() (any, error) {
+	start := d.pos
 	f, n, isInt, err := d.parseNumber()
 	switch {
 	case err != nil:
 		return nil, err
 	case isInt:
-		return d.boxInt(n), nil
+		return d.o.boxNumber(intType, uint64(n), start, d.pos), nil
 	}
-	return d.boxFloat(f), nil
+	return d.o.boxNumber(floatType, math.Float64bits(f), start, d.pos), nil
 }
 
 // parseNumber reads a JSON number (strict grammar): an integer literal

@@ -3,6 +3,7 @@ package message
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -51,8 +52,8 @@ func stdDecode(data []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("more after the value")
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("more after the value: %v", err)
 	}
 	return numbers(v)
 }
@@ -156,7 +157,7 @@ func TestShortNumberMatchesParseFloat(t *testing.T) {
 // error, and reads the same values for the fields it decodes.
 func checkFieldsMatch(t *testing.T, data []byte, names []string) {
 	t.Helper()
-	got, err := decodeFields(data, names)
+	got, _, err := decodeFields(data, names)
 	want, wantErr := decodeJSON(data)
 	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
 		t.Fatalf("%q: decodeFields err %v, decodeJSON err %v", data, err, wantErr)

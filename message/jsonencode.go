@@ -13,22 +13,42 @@ import (
 // expressions produce) are written directly, with map keys sorted as
 // encoding/json does; anything else goes through goccy/go-json. Unlike
 // encoding/json, <, > and & are not escaped: payloads are data, not HTML.
-func appendJSON(b []byte, v any) ([]byte, error) {
-	switch v := v.(type) {
+func appendJSON(b []byte, v any) ([]byte, error) { return encoder{}.value(b, v) }
+
+// encoder writes values; with an origin, a value decode built is written
+// as the bytes it was read as (see origin), and an object decode built
+// keeps its key order and spacing, with changed members written anew,
+// removed ones left out and added ones after the rest, sorted.
+type encoder struct{ o *origin }
+
+func (e encoder) value(b []byte, val any) ([]byte, error) {
+	switch v := val.(type) { // val, not v, is the boxed value origin knows
 	case nil:
 		return append(b, "null"...), nil
 	case bool:
 		return strconv.AppendBool(b, v), nil
 	case string:
+		if raw, ok := e.o.scalarBytes(val); ok {
+			return append(b, raw...), nil
+		}
 		return appendJSONString(b, v), nil
 	case float64:
+		if raw, ok := e.o.scalarBytes(val); ok {
+			return append(b, raw...), nil
+		}
 		return appendJSONFloat(b, v)
 	case int:
+		if raw, ok := e.o.scalarBytes(val); ok {
+			return append(b, raw...), nil
+		}
 		return strconv.AppendInt(b, int64(v), 10), nil
 	case int64:
 		return strconv.AppendInt(b, v, 10), nil
 	case map[string]any:
-		return appendJSONObject(b, v)
+		if sp, ok := e.o.containerSpan(val); ok {
+			return e.decodedObject(b, v, sp)
+		}
+		return e.object(b, v)
 	case map[string]string:
 		keys := sortedKeys(v)
 		b = append(b, '{')
@@ -42,26 +62,35 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, '}'), nil
 	case []any:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendJSON(b, e); err != nil {
-				return b, err
-			}
+		if sp, ok := e.o.containerSpan(val); ok {
+			return e.decodedList(b, v, sp)
 		}
-		return append(b, ']'), nil
+		return e.list(b, v)
+	case *Fields: // a Fields payload is the raw object, unchanged
+		return append(b, v.origin.raw...), nil
 	}
-	enc, err := json.MarshalWithOption(v, json.DisableHTMLEscape())
+	enc, err := json.MarshalWithOption(val, json.DisableHTMLEscape())
 	if err != nil {
 		return b, err
 	}
 	return append(b, enc...), nil
 }
 
-func appendJSONObject(b []byte, m map[string]any) ([]byte, error) {
+func (e encoder) list(b []byte, l []any) ([]byte, error) {
+	b = append(b, '[')
+	for i, v := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = e.value(b, v); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func (e encoder) object(b []byte, m map[string]any) ([]byte, error) {
 	var stack [16]string
 	keys := stack[:0]
 	for k := range m {
@@ -76,7 +105,7 @@ func appendJSONObject(b []byte, m map[string]any) ([]byte, error) {
 		b = appendJSONString(b, k)
 		b = append(b, ':')
 		var err error
-		if b, err = appendJSON(b, m[k]); err != nil {
+		if b, err = e.value(b, m[k]); err != nil {
 			return b, err
 		}
 	}

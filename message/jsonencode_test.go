@@ -60,20 +60,60 @@ func FuzzAppendJSONRoundTrip(f *testing.F) {
 }
 
 func TestAppendEnvelope(t *testing.T) {
+	const head = `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},`
 	for body, want := range map[string]string{
-		`{"a": 1}`:        `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":{"a": 1}}`,
-		"{\n \"a\": 1\n}": `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":{"a":1}}`,
-		`not json`:        `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":"not json"}`,
-		``:                `{"id":"i\"d","key":"k","topic":"t","meta":{"a":"1","b":"x"},"payload":""}`,
+		`{"a": 1.50}`:      head + `"payload":{"a": 1.50}}`,
+		` "s" `:            head + `"payload_encoding":"text","payload":" \"s\" "}`,
+		"{\n \"a\": 1\n}":  head + `"payload_encoding":"text","payload":"{\n \"a\": 1\n}"}`,
+		"{\"a\":1}\r":      head + `"payload_encoding":"text","payload":"{\"a\":1}\r"}`,
+		`not json`:         head + `"payload_encoding":"text","payload":"not json"}`,
+		``:                 head + `"payload_encoding":"text","payload":""}`,
+		"\xff\x00\r":       head + `"payload_encoding":"base64","payload":"/wAN"}`,
+		"{\"s\":\"\xff\"}": head + `"payload_encoding":"base64","payload":"eyJzIjoi/yJ9"}`,
 	} {
 		m := &Message{ID: `i"d`, Key: "k", Topic: "t", Meta: map[string]string{"b": "x", "a": "1"}, Body: []byte(body)}
 		got, err := AppendEnvelope(nil, m)
 		if err != nil || string(got) != want {
 			t.Errorf("%q: got %s (%v), want %s", body, got, err, want)
 		}
+		if !json.Valid(got) || bytes.ContainsAny(got, "\r\n") {
+			t.Errorf("%q: envelope %q is not one line of JSON", body, got)
+		}
+		if back := envelopePayload(t, got); back != body {
+			t.Errorf("%q: the envelope gives back %q", body, back)
+		}
 	}
-	got, _ := AppendEnvelope(nil, &Message{Body: []byte(`1`)})
-	if string(got) != `{"id":"","key":"","topic":"","meta":{},"payload":1}` {
+	got, _ := AppendEnvelope(nil, &Message{Key: "\xfe", Body: []byte(`1`)})
+	if string(got) != `{"id":"","key_encoding":"base64","key":"/g==","topic":"","meta":{},"payload":1}` {
 		t.Errorf("empty message: %s", got)
 	}
+}
+
+// envelopePayload decodes an envelope's payload as a reader would.
+func envelopePayload(t *testing.T, env []byte) string {
+	var e struct {
+		Encoding string          `json:"payload_encoding"`
+		Payload  json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	switch e.Encoding {
+	case "":
+		return string(e.Payload)
+	case "text":
+		var s string
+		if err := json.Unmarshal(e.Payload, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	case "base64":
+		var b []byte // encoding/json decodes base64 into []byte
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	t.Fatalf("payload_encoding %q", e.Encoding)
+	return ""
 }

@@ -31,6 +31,8 @@ type Message struct {
 	More    []*Tracker
 	// metaOwned is false while Meta is shared with the source message.
 	metaOwned bool
+	// origin knows the raw bytes of the values decode built, for Encode.
+	origin *origin
 }
 
 // SetMeta sets a metadata entry, copying the map first if it is shared.
@@ -58,7 +60,7 @@ func (m *Message) Derive(p any) *Message {
 		ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta,
 		Payload: p, Decoded: true, Changed: true,
 		Partition: m.Partition, Offset: m.Offset, Route: m.Route,
-		Tracker: m.Tracker,
+		Tracker: m.Tracker, origin: m.origin,
 	}
 }
 

@@ -103,7 +103,7 @@ sink: {tsink: {name: sp-out}}
 `)
 	got := sink.bodies()
 	slices.Sort(got)
-	if want := []string{`{"n":1,"sku":"a"}`, `{"n":1,"sku":"b"}`, `{"n":1,"sku":"c"}`}; !slices.Equal(got, want) {
+	if want := []string{`{"sku":"a","n":1}`, `{"sku":"b","n":1}`, `{"sku":"c","n":1}`}; !slices.Equal(got, want) {
 		t.Fatalf("sink got %q, want %q", got, want)
 	}
 	if acked, _ := src.counts(); acked != 2 || src.acked["0"] != 1 {

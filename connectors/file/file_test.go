@@ -192,7 +192,7 @@ func TestSinkEnvelopeRoundTrip(t *testing.T) {
 	}
 	want := []map[string]any{
 		{"id": "1", "key": "", "topic": in, "meta": map[string]any{}, "payload": map[string]any{"x": []any{1.0, 2.0}}},
-		{"id": "2", "key": "", "topic": in, "meta": map[string]any{}, "payload": "hello"},
+		{"id": "2", "key": "", "topic": in, "meta": map[string]any{}, "payload": "hello", "payload_encoding": "text"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("envelopes = %v, want %v", got, want)

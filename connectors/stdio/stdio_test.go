@@ -160,7 +160,7 @@ func TestStdoutEnvelope(t *testing.T) {
 	}
 	want := []map[string]any{
 		{"id": "7", "key": "u1", "topic": "stdin", "meta": map[string]any{"h": "v"}, "payload": []any{1.0, "x"}},
-		{"id": "8", "key": "", "topic": "stdin", "meta": map[string]any{}, "payload": "plain"},
+		{"id": "8", "key": "", "topic": "stdin", "meta": map[string]any{}, "payload": "plain", "payload_encoding": "text"},
 	}
 	lines := strings.Split(strings.TrimSuffix(w.String(), "\n"), "\n")
 	if len(lines) != len(want) {

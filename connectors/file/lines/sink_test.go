@@ -85,9 +85,9 @@ func TestSinkEnvelopeParsesBack(t *testing.T) {
 	want := []map[string]any{
 		{"id": "1", "key": "k1", "topic": "orders", "meta": map[string]any{"source": "web"},
 			"payload": map[string]any{"amount": 12.5, "tags": []any{"a"}}},
-		{"id": "2", "key": "", "topic": "orders", "meta": map[string]any{}, "payload": "not json"},
+		{"id": "2", "key": "", "topic": "orders", "meta": map[string]any{}, "payload": "not json", "payload_encoding": "text"},
 		{"id": "3", "key": "", "topic": "", "meta": map[string]any{}, "payload": "a string"},
-		{"id": "4", "key": "", "topic": "", "meta": map[string]any{}, "payload": ""},
+		{"id": "4", "key": "", "topic": "", "meta": map[string]any{}, "payload": "", "payload_encoding": "text"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d: %q", len(lines), len(want), rec.calls[0])

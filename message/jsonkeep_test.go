@@ -1,0 +1,105 @@
+package message
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var keepCases = []string{
+	`{"id":1234567890123456789, "big": 18446744073709551616,"f":1.50,"e":1e2,"s":"caf\u00e9 \/ \ud800","z":-0}`,
+	"{ \"b\" : {\"y\":1,  \"x\":[1.0, 2 ]} ,\n\"a\":\"x\" }", `{"dup":1,"dup":2}`, `{}`, `[]`, `[ {"a":[ ]} ]`,
+	"{\"bad\":\"\xff\xfe\"}", `"\u00e9"`, `-0`, `1E+2`, `null`, `{"\u0061":1,"a":2}`,
+}
+
+// Encode writes a payload the flow did not change as the bytes it was
+// read as, and an object it added a key to as those bytes plus the key.
+func FuzzEncodeKeepsBytes(f *testing.F) {
+	for _, c := range keepCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := &Message{Raw: data}
+		if JSON.Decode(m) != nil {
+			return
+		}
+		m.SetPayload(m.Payload)
+		if err := JSON.Encode(m); err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		// An object with a key twice decodes to its last value: it is
+		// written once, so only those documents may come out shorter.
+		if want := bytes.TrimSpace(data); !bytes.Equal(m.Body, want) && !hasDuplicateKeys(data) {
+			t.Fatalf("unchanged payload re-encoded:\n in %q\nout %q", want, m.Body)
+		}
+
+		obj, ok := m.Payload.(map[string]any)
+		if !ok {
+			return
+		}
+		want, _ := decodeJSON(data)
+		want.(map[string]any)["zz added"] = "new"
+		obj["zz added"] = "new"
+		m.Body = nil
+		if err := JSON.Encode(m); err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		if !json.Valid(m.Body) {
+			t.Fatalf("%q + a key gave invalid JSON %q", data, m.Body)
+		}
+		got, err := decodeJSON(m.Body)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q + a key gave %q: %#v (%v), want %#v", data, m.Body, got, err, want)
+		}
+	})
+}
+
+func hasDuplicateKeys(data []byte) bool {
+	d := &jsonDecoder{data: data}
+	dup := false
+	var walk func() error
+	walk = func() error {
+		d.skipSpace()
+		switch d.data[d.pos] {
+		case '{':
+			seen := map[string]bool{}
+			return d.members(1, func(k string) error {
+				dup = dup || seen[k]
+				seen[k] = true
+				return walk()
+			})
+		case '[':
+			return d.elements(1, walk)
+		}
+		return d.skip(1)
+	}
+	_ = walk()
+	return dup
+}
+
+func TestEncodeKeepsBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		change func(map[string]any)
+		want   string
+	}{
+		{`{"a": 1.50, "b" : "x\/y", "c":[1e2]}`, func(m map[string]any) { delete(m, "b") }, `{"a": 1.50, "c":[1e2]}`},
+		{`{"a": 1.50, "b" : "x\/y", "c":[1e2]}`, func(m map[string]any) { delete(m, "a") }, `{"b" : "x\/y", "c":[1e2]}`},
+		{`{"a": 1.50, "b" : "x\/y"}`, func(m map[string]any) { m["b"] = 2 }, `{"a": 1.50, "b" : 2}`},
+		{`{ "n": {"x": 1.0, "y": [ -0 ]} }`, func(m map[string]any) { m["n"].(map[string]any)["z"] = true }, `{ "n": {"x": 1.0, "y": [ -0 ],"z":true} }`},
+		{`{"l": [1.0, "\u0041", {"k": 1e0}]}`, func(m map[string]any) { m["l"].([]any)[1] = "B" }, `{"l": [1.0, "B", {"k": 1e0}]}`},
+		{`{"a":1}`, func(m map[string]any) { m["c"], m["b"] = 3, []any{m["a"]} }, `{"a":1,"b":[1],"c":3}`},
+		{`{"dup":1,"x":0,"dup":2.0}`, func(map[string]any) {}, `{"dup":2.0,"x":0}`},
+	} {
+		m := &Message{Raw: []byte(tc.in)}
+		if err := JSON.Decode(m); err != nil {
+			t.Fatal(err)
+		}
+		tc.change(m.Payload.(map[string]any))
+		m.SetPayload(m.Payload)
+		if err := JSON.Encode(m); err != nil || string(m.Body) != tc.want {
+			t.Errorf("%s: got %s (%v), want %s", tc.in, m.Body, err, tc.want)
+		}
+	}
+}
