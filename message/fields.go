@@ -15,6 +15,7 @@ type Fields struct {
 	// origin whose first slots the decoder boxes strings and numbers in.
 	inline [8]any
 	origin origin
+	whole  any // what Map decoded
 }
 
 // Get returns the value of a top-level field, nil when absent, and
@@ -28,10 +29,19 @@ func (f *Fields) Get(name string) (any, bool) {
 	return nil, false
 }
 
-// Map decodes the whole object, as Decode would have. The values it
-// builds are recorded in the message's origin, so the encoder still
-// knows their original bytes.
-func (f *Fields) Map() (any, error) { return decodeInto(&f.origin) }
+// Map decodes the whole object, as Decode would have, once: every later
+// call gives the same object. The values it builds are recorded in the
+// message's origin, so the encoder still knows their original bytes.
+func (f *Fields) Map() (any, error) {
+	if f.whole == nil {
+		v, err := decodeInto(&f.origin)
+		if err != nil {
+			return nil, err
+		}
+		f.whole = v
+	}
+	return f.whole, nil
+}
 
 // DecodeFields sets m.Payload from m.Raw once: a *Fields of names when
 // Raw is a JSON object, else (a list, a string...) the decoded value.
