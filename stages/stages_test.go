@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -179,7 +180,7 @@ func TestSplit(t *testing.T) {
 	}
 	wantPayloads := []any{map[string]any{"sku": "a"}, map[string]any{"sku": "b"}, 3}
 	for i, c := range out {
-		if c == m || c.Tracker != m.Tracker || c.ID != m.ID || c.Key != m.Key || c.Topic != m.Topic ||
+		if c == m || c.Tracker != m.Tracker || c.ID != fmt.Sprintf("id-1.%d", i) || c.Key != m.Key || c.Topic != m.Topic ||
 			c.Partition != 2 || c.Offset != 99 || !c.Changed || !reflect.DeepEqual(c.Payload, wantPayloads[i]) {
 			t.Errorf("child %d: %+v", i, c)
 		}
