@@ -69,7 +69,7 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 		c.sinks = append(c.sinks, s.Name)
 	}
 	if f.Source != nil {
-		out.Source = c.connector(f.Source, true)
+		out.Source = c.connector(f.Source, true, message.JSON)
 	}
 	for _, m := range f.Middleware {
 		if mw := c.middleware(f, m); mw != nil {
@@ -77,18 +77,24 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 		}
 	}
 	c.stages(f, out)
+	// A sink encodes with the source's codec unless it names its own: a
+	// text flow writes its strings as they are, not as JSON strings.
+	sinkCodec := message.JSON
+	if out.Source != nil {
+		sinkCodec = out.Source.Codec
+	}
 	if f.Sink != nil {
-		if s := c.connector(f.Sink, false); s != nil {
+		if s := c.connector(f.Sink, false, sinkCodec); s != nil {
 			out.Sinks = append(out.Sinks, s)
 		}
 	}
 	for _, s := range f.Sinks {
-		if s := c.connector(s, false); s != nil {
+		if s := c.connector(s, false, sinkCodec); s != nil {
 			out.Sinks = append(out.Sinks, s)
 		}
 	}
 	if f.DeadLetter != nil {
-		out.DeadLetter = c.connector(f.DeadLetter, false)
+		out.DeadLetter = c.connector(f.DeadLetter, false, sinkCodec)
 	}
 	for _, p := range c.programs {
 		if p.Scope == expression.MessageScope && p.UsesPayload() {
@@ -107,8 +113,9 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 	return out, nil
 }
 
-// connector checks one connector against its spec.
-func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
+// connector checks one connector against its spec; codec is its codec
+// when the flow file names none.
+func (c *compiler) connector(dc *dsl.Connector, source bool, codec message.Codec) *Connector {
 	spec, ok := registry.LookupConnector(dc.Kind)
 	role := "sink"
 	if source {
@@ -146,7 +153,6 @@ func (c *compiler) connector(dc *dsl.Connector, source bool) *Connector {
 			return nil
 		}
 	}
-	codec := message.JSON
 	if dc.Codec != nil {
 		var err error
 		if codec, err = message.ParseCodec(dc.Codec.Value); err != nil || dc.Codec.Kind != dsl.Scalar {

@@ -55,7 +55,7 @@ type Connector struct {
 	Kind   string
 	Spec   *registry.ConnectorSpec
 	Config registry.Config
-	Codec  message.Codec
+	Codec  message.Codec // a sink without codec: has the source's
 }
 
 // Step is one per-message stage.

@@ -44,7 +44,7 @@ type Connector struct {
 	Kind   string // e.g. "file", "kafka"
 	KindAt *Node  // the kind key's value node (the config)
 	Config *Node  // the connector's own settings (may be Null)
-	Codec  *Node  // codec: json | text | bytes; nil = json
+	Codec  *Node  // codec: json | text | bytes; nil = json for a source, the source's for a sink
 }
 
 // Stage is one item of stages: exactly one kind, an optional name.

@@ -101,7 +101,7 @@ func TestDemoPayments(t *testing.T) {
 	for c := 1; c <= 2000; c++ {
 		amount := float64((c*7919)%1000) + 0.5
 		if amount > 900 && []string{"EUR", "USD", "GBP"}[c%3] == "EUR" {
-			want = append(want, fmt.Sprintf(`{"cents":%d,"id":"p-%d","user":"u-%d"}`, int(amount*100), c, c%7))
+			want = append(want, fmt.Sprintf(`{"cents":%d,"id":"p-%d","user":"u-%d"}`, int(math.Round(amount*100)), c, c%7))
 		}
 	}
 	got := lines(stdout)
@@ -146,7 +146,7 @@ func TestFilterReshape(t *testing.T) {
 		}
 		risk := e.Payload["risk"].(map[string]any)
 		if e.Key != p.User || e.Meta["country"] != p.Country || e.Meta["pipeline"] != "payments" ||
-			e.Payload["amount_cents"].(float64) != float64(int(p.Amount*100)) || risk["large"] != (p.Amount > 5000) {
+			e.Payload["amount_cents"].(float64) != math.Round(p.Amount*100) || risk["large"] != (p.Amount > 5000) {
 			t.Fatalf("envelope %s does not match %+v", l, p)
 		}
 	}

@@ -124,6 +124,7 @@ func (e *Error) Error() string { return e.Message }
 // Compile compiles and type-checks src for scope. Its error is an *Error.
 func Compile(src string, scope Scope) (*Program, error) {
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
+	opts = append(opts, conversions...)
 	if scope == MessageScope {
 		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
 	}

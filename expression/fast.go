@@ -1,14 +1,16 @@
 package expression
 
 import (
+	"math"
+
 	"github.com/expr-lang/expr/ast"
 	"github.com/flowrun/flowrun/message"
 )
 
 // fastFn evaluates a message-scoped program as a tree of Go closures
 // instead of expr's VM: for the shapes flows use most (payload field
-// reads, comparisons, arithmetic, && || !, ?:, ??, int(), float(), map
-// literals) it is several times faster. It reports false as soon as a
+// reads, comparisons, arithmetic, && || !, ?:, ??, int(), float(),
+// round(), string(), map literals) it is several times faster. It reports false as soon as a
 // value is not of a type it handles exactly as expr does (int, float64,
 // string, bool, nil, plain maps); the Runner then runs the VM, so every
 // result and every error stays expr's own. Closures have no side effects,
@@ -32,7 +34,7 @@ func compileFast(n ast.Node) fastFn {
 	case *ast.IdentifierNode:
 		return identifier(n.Value)
 	case *ast.CallNode:
-		return fieldRead(n)
+		return call(n)
 	case *ast.MemberNode:
 		return metaRead(n)
 	case *ast.UnaryNode:
@@ -74,13 +76,24 @@ func identifier(name string) fastFn {
 	return nil
 }
 
+// call is a call of a function flowrun defines: a payload field read or
+// one of the conversions that replace expr's builtins.
+func call(n *ast.CallNode) fastFn {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	switch {
+	case !ok:
+		return nil
+	case id.Value == fieldFunc && len(n.Arguments) == 2:
+		return fieldRead(n)
+	case len(n.Arguments) == 1:
+		return conversion(id.Value, compileFast(n.Arguments[0]))
+	}
+	return nil
+}
+
 // fieldRead is the payload field read the payloadFields patch wrote:
 // from a map it gives the value or nil, as fieldOption does.
 func fieldRead(n *ast.CallNode) fastFn {
-	id, ok := n.Callee.(*ast.IdentifierNode)
-	if !ok || id.Value != fieldFunc || len(n.Arguments) != 2 {
-		return nil
-	}
 	key, ok := n.Arguments[1].(*ast.StringNode)
 	from := compileFast(n.Arguments[0])
 	if root, isIdent := n.Arguments[0].(*ast.IdentifierNode); isIdent && root.Value == "payload" {
@@ -175,14 +188,14 @@ func builtin(n *ast.BuiltinNode) fastFn {
 		return nil
 	}
 	switch n.Name {
-	case "int":
+	case "round": // expr's round: a float64 always
 		return func(e *messageEnv) (any, bool) {
 			v, ok := x(e)
 			switch v := v.(type) {
 			case float64:
-				return int(v), ok
+				return math.Round(v), ok
 			case int:
-				return v, ok
+				return float64(v), ok
 			}
 			return nil, false
 		}
@@ -196,6 +209,38 @@ func builtin(n *ast.BuiltinNode) fastFn {
 				return float64(v), ok
 			}
 			return nil, false
+		}
+	}
+	return nil
+}
+
+// conversion is int() or string() (convert.go) on the values it takes
+// without an error; anything else, such as a float out of the int64
+// range, goes to the VM for its error.
+func conversion(name string, x fastFn) fastFn {
+	if x == nil {
+		return nil
+	}
+	switch name {
+	case "int":
+		return func(e *messageEnv) (any, bool) {
+			v, ok := x(e)
+			switch v := v.(type) {
+			case float64:
+				i, fits := floatToInt(v)
+				return i, ok && fits
+			case int:
+				return v, ok
+			}
+			return nil, false
+		}
+	case "string":
+		return func(e *messageEnv) (any, bool) {
+			v, ok := x(e)
+			if v != nil && !isScalar(v) {
+				return nil, false
+			}
+			return message.FormatValue(v), ok
 		}
 	}
 	return nil

@@ -1,12 +1,15 @@
 package expression
 
 import (
+	"math"
+
 	"github.com/expr-lang/expr/ast"
 )
 
 // binary compiles the operators of the fast subset. Each handles the
-// operand types it knows exactly as expr's runtime does (numbers mix int
-// and float64 by converting to float64; / always gives float64) and
+// operand types it knows exactly as expr's runtime does (int op int is
+// int, wrapping on overflow as Go does; numbers mix int and float64 by
+// converting to float64; / and ** always give float64; % takes ints) and
 // reports false for any other pair, which expr may accept, reject or
 // compare by reflection: the VM decides those.
 func binary(n *ast.BinaryNode) fastFn {
@@ -55,6 +58,10 @@ func binary(n *ast.BinaryNode) fastFn {
 		return arithmetic(l, r, func(a, b int) any { return a * b }, func(a, b float64) any { return a * b }, false)
 	case "/":
 		return arithmetic(l, r, func(a, b int) any { return float64(a) / float64(b) }, func(a, b float64) any { return a / b }, false)
+	case "**", "^":
+		return arithmetic(l, r, func(a, b int) any { return math.Pow(float64(a), float64(b)) }, func(a, b float64) any { return math.Pow(a, b) }, false)
+	case "%":
+		return modulo(l, r)
 	}
 	return nil
 }
@@ -168,6 +175,21 @@ func arithmetic(l, r fastFn, ints func(a, b int) any, floats func(a, b float64) 
 			}
 		}
 		return nil, false
+	}
+}
+
+// modulo is % on two ints; a zero divisor (an error) and any other
+// operand (expr refuses % on floats) go to the VM.
+func modulo(l, r fastFn) fastFn {
+	return func(e *messageEnv) (any, bool) {
+		a, okA := l(e)
+		b, okB := r(e)
+		x, isInt := a.(int)
+		y, isInt2 := b.(int)
+		if !okA || !okB || !isInt || !isInt2 || y == 0 {
+			return nil, false
+		}
+		return x % y, true
 	}
 }
 

@@ -91,6 +91,9 @@ func TestFastPathTakesCommonShapes(t *testing.T) {
 		`{"a": 1, "a": 2}`,
 		`payload`,
 		`nil == payload.missing`,
+		`int(payload.n) % 2 == 1`,
+		`int(round(payload.amount * 100))`,
+		`string(payload.amount) + "/" + string(payload.n)`,
 	} {
 		p, err := Compile(src, MessageScope)
 		if err != nil {
@@ -137,7 +140,7 @@ func TestFastPathLeavesTheRestToTheVM(t *testing.T) {
 
 // Programs with names or operators outside the subset have no fast path.
 func TestFastPathAbsentOutsideTheSubset(t *testing.T) {
-	for _, src := range []string{`now()`, `uuid()`, `len(payload.list)`, `payload.n % 2`, `payload.s in ["a", "b"]`, `payload?.x`, `[1, 2]`} {
+	for _, src := range []string{`now()`, `uuid()`, `len(payload.list)`, `payload.s in ["a", "b"]`, `payload?.x`, `[1, 2]`} {
 		p, err := Compile(src, MessageScope)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
@@ -172,9 +175,9 @@ func TestFastPathMatchesVMOnRandomInput(t *testing.T) {
 }
 
 var (
-	randomFields = []string{"payload.i", "int(payload.i)", "int(payload.f)", "payload.f", "payload.s", "payload.b", "payload.n", "payload.missing", "payload.o.i", "payload.o", "meta.m", "key"}
-	randomConsts = []string{"0", "1", "-3", "500", "2.5", "0.1", "9007199254740993", `"a"`, `"EUR"`, `""`, "true", "false", "nil"}
-	binaryOps    = []string{"==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "&&", "||", "??"}
+	randomFields = []string{"payload.i", "int(payload.i)", "int(payload.f)", "string(payload.f)", "round(payload.f)", "payload.f", "payload.s", "payload.b", "payload.n", "payload.missing", "payload.o.i", "payload.o", "meta.m", "key"}
+	randomConsts = []string{"0", "1", "-3", "500", "2.5", "0.1", "9007199254740993", "9223372036854775807", "1e19", `"a"`, `"EUR"`, `""`, "true", "false", "nil"}
+	binaryOps    = []string{"==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "**", "&&", "||", "??"}
 )
 
 func randomExpr(rng *rand.Rand, depth int) string {
@@ -192,7 +195,7 @@ func randomExpr(rng *rand.Rand, depth int) string {
 	case 2:
 		return fmt.Sprintf("(%s ? %s : %s)", randomExpr(rng, depth-1), randomExpr(rng, depth-1), randomExpr(rng, depth-1))
 	case 3:
-		return []string{"int", "float"}[rng.IntN(2)] + "(" + randomExpr(rng, depth-1) + ")"
+		return []string{"int", "float", "string", "round"}[rng.IntN(4)] + "(" + randomExpr(rng, depth-1) + ")"
 	case 4:
 		return fmt.Sprintf(`{"x": %s, "y": %s}`, randomExpr(rng, depth-1), randomExpr(rng, depth-1))
 	}
@@ -200,7 +203,9 @@ func randomExpr(rng *rand.Rand, depth int) string {
 }
 
 func randomPayload(rng *rand.Rand) any {
-	values := []any{nil, 0.0, 1.0, -2.5, 500.0, 1e300, math.Inf(1), math.NaN(), 9007199254740992.0, "", "a", "EUR", true, false, []any{1.0}}
+	values := []any{nil, 0.0, 1.0, -2.5, 500.0, 1e300, math.Inf(1), math.NaN(), 9007199254740992.0, "", "a", "EUR", true, false, []any{1.0},
+		0, 1, -1, 2, 7, 500, math.MaxInt64, math.MinInt64, 9007199254740993, // ints, as the decoder gives them
+		9223372036854775808.0, -9223372036854775808.0, 9223372036854774784.0, 1e20, 1306.85, 12345678.0, "12"}
 	pick := func() any { return values[rng.IntN(len(values))] }
 	p := map[string]any{}
 	for _, k := range []string{"i", "f", "s", "b", "n"} {
@@ -226,9 +231,14 @@ func randomString(rng *rand.Rand) string {
 // Every operator over every pair of operand kinds: ints from int(),
 // floats, big ints that float64 cannot tell apart, strings, bools, nil.
 func TestFastPathMatchesVMOnEveryOperandPair(t *testing.T) {
-	env := messageEnv{Payload: decode(t, `{"one":1,"two":2,"half":0.5,"big":9007199254740992,"s":"a","t":true}`), Meta: map[string]string{"m": "b"}}
+	payload := decode(t, `{"one":1,"two":2,"half":0.5,"big":9007199254740992,"s":"a","t":true}`).(map[string]any)
+	for k, v := range map[string]any{"imax": math.MaxInt64, "imin": math.MinInt64, "izero": 0, "ineg": -7, "f63": 9223372036854775808.0} {
+		payload[k] = v // ints as the decoder gives them; int64's edges
+	}
+	env := messageEnv{Payload: payload, Meta: map[string]string{"m": "b"}}
 	operands := []string{"int(payload.one)", "int(payload.two)", "payload.one", "payload.half", "1", "2", "2.5", "-1",
-		"9007199254740993", "int(payload.big)", `payload.s`, `"a"`, `meta.m`, "payload.t", "false", "nil", "payload.missing"}
+		"9007199254740993", "int(payload.big)", `payload.s`, `"a"`, `meta.m`, "payload.t", "false", "nil", "payload.missing",
+		"payload.imax", "payload.imin", "payload.izero", "payload.ineg", "payload.f63", "9223372036854775807", "0"}
 	answered := 0
 	for _, op := range binaryOps {
 		for _, a := range operands {

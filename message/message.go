@@ -54,7 +54,8 @@ func (m *Message) SetPayload(p any) {
 
 // Derive returns a new message carrying m's identity, metadata (shared,
 // copied on write) and tracker, with payload p. The caller accounts for it
-// on the tracker (Tracker.Add).
+// on the tracker (Tracker.Add) and gives it an ID of its own when it is
+// one of several (split: <id>.<index>).
 func (m *Message) Derive(p any) *Message {
 	return &Message{
 		ID: m.ID, Key: m.Key, Topic: m.Topic, Meta: m.Meta,

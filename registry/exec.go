@@ -67,20 +67,12 @@ func (x *Exec) EvalString(p *expression.Program, m *message.Message) (string, er
 	return ToString(v), nil
 }
 
-// ToString formats an expression value as a string: strings as they are,
-// nil as "", numbers without a trailing .0, others with fmt.
+// ToString formats an expression value as a string for metadata, keys,
+// partition_by and dedupe keys: nil as "" (no key), anything else as
+// message.FormatValue does (the digits the payload's JSON shows).
 func ToString(v any) string {
-	switch s := v.(type) {
-	case nil:
+	if v == nil {
 		return ""
-	case string:
-		return s
-	case []byte:
-		return string(s)
-	case float64:
-		if s == float64(int64(s)) {
-			return fmt.Sprint(int64(s))
-		}
 	}
-	return fmt.Sprint(v)
+	return message.FormatValue(v)
 }

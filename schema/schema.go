@@ -91,8 +91,9 @@ func definitions(specs Specs) (*obj, error) {
 		set("description", "a string with ${VAR} or ${VAR:-default}, replaced from the environment before the file is checked").
 		set("type", "string").set("pattern", interpolationPattern))
 	defs.set("codec", newObj().
-		set("description", "how payloads are decoded (at the source) or encoded; json by default").
-		set("type", "string").set("enum", codecs()).set("default", "json"))
+		set("description", "how payloads are decoded (source; json when not given) or encoded (sink; the source's codec when not given): "+
+			"json, text (a string payload is written as it is) or bytes (the same for bytes); other payloads are written as JSON").
+		set("type", "string").set("enum", codecs()))
 
 	var sources, sinks []kind
 	for _, c := range specs.Connectors {

@@ -12,7 +12,7 @@ import (
 func init() {
 	registry.RegisterStage(&registry.StageSpec{
 		Name:    "log",
-		Summary: "Writes the expression's value as a structured log line and passes the message on.",
+		Summary: "Writes the expression's value as a structured log line and passes the message on; numbers are written as in the payload's JSON.",
 		Example: `log: '{"user": payload.user, "amount": payload.amount}'`,
 		Value: registry.Field{Type: registry.Object, Shorthand: "message", Fields: []registry.Field{
 			{Name: "message", Type: registry.Expr, Scope: expression.MessageScope, Required: true, Doc: "the value to log"},
@@ -43,6 +43,6 @@ func (s *logStep) Apply(x *registry.Exec, m *message.Message, out []*message.Mes
 	if err != nil {
 		return out, err
 	}
-	x.Logger.Log(context.Background(), s.level, "log", "stage", s.stage, "id", m.ID, "value", v)
+	x.Logger.Log(context.Background(), s.level, "log", "stage", s.stage, "id", m.ID, "value", message.Formatted{V: v})
 	return append(out, m), nil
 }

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/flowrun/flowrun/expression"
 	"github.com/flowrun/flowrun/message"
@@ -11,7 +12,7 @@ import (
 func init() {
 	registry.RegisterStage(&registry.StageSpec{
 		Name:    "split",
-		Summary: "One message per element of the list the expression gives; the original is acked when all of them are.",
+		Summary: "One message per element of the list the expression gives, with id <parent id>.<index> (0-based, as list indexes in expressions); the original is acked when all of them are.",
 		Example: `split: payload.items`,
 		Value:   exprField("an expression giving a list"),
 		Build: func(_ *registry.Build, v any) (any, error) {
@@ -34,8 +35,12 @@ func (s *split) Apply(x *registry.Exec, m *message.Message, out []*message.Messa
 		}
 		return out, nil // nothing to split: the original is settled as filtered
 	}
-	for _, it := range items {
-		out = append(out, m.Derive(it))
+	for i, it := range items {
+		c := m.Derive(it)
+		if m.ID != "" { // children of a message without id have none either
+			c.ID = m.ID + "." + strconv.Itoa(i) // distinct, so a dedupe on id keeps them all
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

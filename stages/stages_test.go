@@ -2,13 +2,18 @@ package stages_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
 
@@ -114,14 +119,25 @@ func TestMeta(t *testing.T) {
 		"name", `"x-" + payload.name`,
 		"none", "payload.missing",
 		"flag", "payload.n > 1",
+		"id", "payload.id",
+		"whole", "payload.whole",
+		"frac", "payload.frac",
+		"tiny", "payload.tiny",
+		"e20", "payload.e20",
+		"list", "payload.list",
+		"obj", "payload.obj",
 	))
-	m := newMsg(`{"n": 3, "r": 1.5, "big": 1e15, "name": "y"}`)
+	m := newMsg(`{"n": 3, "r": 1.5, "big": 1e15, "name": "y", "id": 1234567890123456789, "whole": 12345678.0,
+		"frac": 123456789.5, "tiny": 1.5e-7, "e20": 1e20, "list": [1, 2.5, "a"], "obj": {"b": 1, "a": null}}`)
 	source := m.Tracker.Original().Meta
 	if _, err := apply(t, x, s, m); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"origin": "test", "count": "3", "ratio": "1.5", "big": "1000000000000000",
-		"name": "x-y", "none": "", "flag": "true"}
+		"name": "x-y", "none": "", "flag": "true",
+		// The digits the payload's JSON shows, lists and objects as JSON.
+		"id": "1234567890123456789", "whole": "12345678", "frac": "123456789.5", "tiny": "1.5e-7",
+		"e20": "100000000000000000000", "list": `[1,2.5,"a"]`, "obj": `{"a":null,"b":1}`}
 	if !reflect.DeepEqual(m.Meta, want) {
 		t.Errorf("meta %v, want %v", m.Meta, want)
 	}
@@ -137,8 +153,13 @@ func TestKey(t *testing.T) {
 		{"payload.n", "42"},
 		{"payload.missing", ""},
 		{`payload.user + ":" + string(payload.n)`, "u-7:42"},
+		{`payload.f`, "12345678"},
+		{`string(payload.f)`, "12345678"},
+		{`string(payload.f / 10)`, "1234567.8"},
+		{`payload.f * 1e13`, "123456780000000000000"},
+		{`payload.f * 1e14`, "1.2345678e+21"},
 	} {
-		m := newMsg(`{"user": "u-7", "n": 42}`)
+		m := newMsg(`{"user": "u-7", "n": 42, "f": 12345678.0}`)
 		if _, err := apply(t, x, step(t, "key", prog(t, tc.expr)), m); err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +180,7 @@ func TestSplit(t *testing.T) {
 	}
 	wantPayloads := []any{map[string]any{"sku": "a"}, map[string]any{"sku": "b"}, 3}
 	for i, c := range out {
-		if c == m || c.Tracker != m.Tracker || c.ID != m.ID || c.Key != m.Key || c.Topic != m.Topic ||
+		if c == m || c.Tracker != m.Tracker || c.ID != fmt.Sprintf("id-1.%d", i) || c.Key != m.Key || c.Topic != m.Topic ||
 			c.Partition != 2 || c.Offset != 99 || !c.Changed || !reflect.DeepEqual(c.Payload, wantPayloads[i]) {
 			t.Errorf("child %d: %+v", i, c)
 		}
@@ -242,6 +263,25 @@ func TestLog(t *testing.T) {
 	want := map[string]any{"level": "WARN", "msg": "log", "stage": "log-stage", "id": "id-1", "value": map[string]any{"user": "u-1"}}
 	if !reflect.DeepEqual(line, want) {
 		t.Errorf("log line %v, want %v", line, want)
+	}
+
+	// Numbers are written as in the payload's JSON, in JSON and in text logs.
+	value = registry.Config{"message": prog(t, `{"f": payload.f, "n": payload.n}`), "level": "warn"}
+	for _, c := range []struct {
+		handler func(io.Writer, *slog.HandlerOptions) slog.Handler
+		want    string
+	}{
+		{func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }, `"value":{"f":12345678,"n":1234567890123456789}}`},
+		{func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) }, `value="{\"f\":12345678,\"n\":1234567890123456789}"`},
+	} {
+		var text bytes.Buffer
+		tx := registry.NewExec(context.Background(), "test", message.JSON, slog.New(c.handler(&text, nil)))
+		if _, err := apply(t, tx, step(t, "log", value), newMsg(`{"f": 12345678.0, "n": 1234567890123456789}`)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text.String(), c.want) {
+			t.Errorf("log line %q, want it to hold %s", text.String(), c.want)
+		}
 	}
 
 	// Below the logger's level nothing is written and the message passes.

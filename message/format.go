@@ -1,0 +1,103 @@
+package message
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// FormatValue is the one text form of a value wherever flowrun turns one
+// into a string: expr's string(), metadata, keys, partition_by and
+// dedupe keys, log fields. Strings are as they are; ints are decimal
+// digits; a float64 is written as the JSON encoder writes it (shortest
+// form, ES6 style: 12345678.0 -> "12345678", 0.1 -> "0.1", 1e21 ->
+// "1e+21"), so one number reads the same in the payload and in its
+// metadata; NaN and infinities, which JSON cannot hold, are "NaN",
+// "+Inf" and "-Inf". bool and nil are "true", "false" and "null";
+// lists and objects are compact JSON with sorted keys.
+func FormatValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(v)
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		return string(appendFloat(nil, v))
+	case []any, map[string]any, map[string]string:
+		return string(appendValue(nil, v))
+	case fmt.Stringer: // time.Time, time.Duration: as expr prints them
+		return v.String()
+	}
+	if b, err := appendJSON(nil, v); err == nil {
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+// appendFloat is appendJSONFloat with NaN and infinities spelt out.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.AppendFloat(b, f, 'g', -1, 64)
+	}
+	b, _ = appendJSONFloat(b, f) // fails only on NaN and infinities
+	return b
+}
+
+// Formatted is a value to log: a text log shows it as FormatValue does,
+// a JSON log as JSON (numbers as numbers, objects as objects), both with
+// the same digits.
+type Formatted struct{ V any }
+
+func (f Formatted) MarshalText() ([]byte, error) { return []byte(FormatValue(f.V)), nil }
+func (f Formatted) MarshalJSON() ([]byte, error) { return appendValue(nil, f.V), nil }
+
+// appendValue writes v as compact JSON as appendJSON does, except that it
+// never fails: a float JSON cannot hold is written as a string ("NaN"),
+// and so is a value JSON cannot encode (as fmt prints it).
+func appendValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return appendJSONString(b, string(appendFloat(nil, v)))
+		}
+		return appendFloat(b, v)
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendValue(b, e)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendValue(b, v[k])
+		}
+		return append(b, '}')
+	}
+	if enc, err := appendJSON(nil, v); err == nil {
+		return append(b, enc...)
+	}
+	return appendJSONString(b, fmt.Sprint(v))
+}
