@@ -43,6 +43,19 @@ func FormatValue(v any) string {
 	return fmt.Sprint(v)
 }
 
+// Format is FormatValue for a value of m's: a number m's payload carried
+// unchanged is written as it was read, so an id beyond int64 (a float64
+// in expressions) and 1.50 read the same in metadata and in the payload.
+func (m *Message) Format(v any) string {
+	switch v.(type) {
+	case int, float64:
+		if raw, ok := m.origin.scalarBytes(v); ok {
+			return string(raw)
+		}
+	}
+	return FormatValue(v)
+}
+
 // appendFloat is appendJSONFloat with NaN and infinities spelt out.
 func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {

@@ -58,13 +58,14 @@ func (x *Exec) EvalBool(p *expression.Program, m *message.Message) (bool, error)
 	return b, nil
 }
 
-// EvalString runs a program and formats its value as a string (nil -> "").
+// EvalString runs a program and formats its value as a string (nil -> ""),
+// a number m's payload carried with the digits it was read with.
 func (x *Exec) EvalString(p *expression.Program, m *message.Message) (string, error) {
 	v, err := x.Eval(p, m)
-	if err != nil {
+	if err != nil || v == nil {
 		return "", err
 	}
-	return ToString(v), nil
+	return m.Format(v), nil
 }
 
 // ToString formats an expression value as a string for metadata, keys,

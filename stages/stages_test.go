@@ -126,18 +126,23 @@ func TestMeta(t *testing.T) {
 		"e20", "payload.e20",
 		"list", "payload.list",
 		"obj", "payload.obj",
+		"huge", "payload.huge",
+		"computed", "payload.whole * 1",
 	))
 	m := newMsg(`{"n": 3, "r": 1.5, "big": 1e15, "name": "y", "id": 1234567890123456789, "whole": 12345678.0,
-		"frac": 123456789.5, "tiny": 1.5e-7, "e20": 1e20, "list": [1, 2.5, "a"], "obj": {"b": 1, "a": null}}`)
+		"frac": 123456789.5, "tiny": 1.5e-7, "e20": 1e20, "list": [1, 2.5, "a"], "obj": {"b": 1, "a": null},
+		"huge": 123456789012345678901234567890}`)
 	source := m.Tracker.Original().Meta
 	if _, err := apply(t, x, s, m); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"origin": "test", "count": "3", "ratio": "1.5", "big": "1000000000000000",
+	want := map[string]string{"origin": "test", "count": "3", "ratio": "1.5", "big": "1e15",
 		"name": "x-y", "none": "", "flag": "true",
-		// The digits the payload's JSON shows, lists and objects as JSON.
-		"id": "1234567890123456789", "whole": "12345678", "frac": "123456789.5", "tiny": "1.5e-7",
-		"e20": "100000000000000000000", "list": `[1,2.5,"a"]`, "obj": `{"a":null,"b":1}`}
+		// A number the payload carries as it reads there; a computed one
+		// in the encoder's form; lists and objects as compact JSON.
+		"id": "1234567890123456789", "whole": "12345678.0", "frac": "123456789.5", "tiny": "1.5e-7",
+		"e20": "1e20", "list": `[1,2.5,"a"]`, "obj": `{"a":null,"b":1}`,
+		"huge": "123456789012345678901234567890", "computed": "12345678"}
 	if !reflect.DeepEqual(m.Meta, want) {
 		t.Errorf("meta %v, want %v", m.Meta, want)
 	}
@@ -153,7 +158,7 @@ func TestKey(t *testing.T) {
 		{"payload.n", "42"},
 		{"payload.missing", ""},
 		{`payload.user + ":" + string(payload.n)`, "u-7:42"},
-		{`payload.f`, "12345678"},
+		{`payload.f`, "12345678.0"}, // the digits the payload has
 		{`string(payload.f)`, "12345678"},
 		{`string(payload.f / 10)`, "1234567.8"},
 		{`payload.f * 1e13`, "123456780000000000000"},
