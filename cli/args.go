@@ -101,36 +101,6 @@ func (fs *flagSet) usageLine() string {
 	return strings.TrimSpace("flowrun " + fs.name + " " + fs.args)
 }
 
-func (fs *flagSet) printHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s\n", fs.usageLine())
-	if fs.summary != "" {
-		fmt.Fprintf(w, "\n%s\n", capitalize(fs.summary)+".")
-	}
-	var lines []string
-	fs.VisitAll(func(f *flag.Flag) {
-		arg, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if arg != "" {
-			line += " " + strings.ToUpper(arg)
-		}
-		line += "\n      " + usage
-		if def := f.DefValue; def != "" && def != "false" && def != "0" {
-			line += " (default " + def + ")"
-		}
-		lines = append(lines, line)
-	})
-	if len(lines) > 0 {
-		fmt.Fprintf(w, "\nFlags:\n%s\n", strings.Join(lines, "\n"))
-	}
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 func noArgs(args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("takes no arguments, got %q", strings.Join(args, " "))
