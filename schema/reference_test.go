@@ -66,3 +66,19 @@ func TestReferenceDocumentsEverySpecAndCommand(t *testing.T) {
 		has("metric", "| `"+metric+"{")
 	}
 }
+
+// The reference does not depend on the machine that generates it: flag
+// defaults taken from FLOWRUN_* variables show their built-in values.
+func TestReferenceIgnoresTheEnvironment(t *testing.T) {
+	t.Setenv("FLOWRUN_HTTP_ADDR", "0.0.0.0:1")
+	t.Setenv("FLOWRUN_LOG_LEVEL", "debug")
+	_, helps := cli.Helps()
+	for _, h := range helps {
+		if strings.Contains(h.Help, "0.0.0.0:1") || strings.Contains(h.Help, "(default debug)") {
+			t.Errorf("flowrun %s -h in the reference shows the environment:\n%s", h.Name, h.Help)
+		}
+	}
+	if len(helps) == 0 || !strings.Contains(helps[1].Help, "(default 127.0.0.1:9464)") {
+		t.Fatalf("no run help with the built-in default: %+v", helps)
+	}
+}
