@@ -44,6 +44,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# schema/flow.schema.json and docs/reference.md, from the specs; tests fail when they are stale.
 schema:
 	$(GO) generate ./schema
 
