@@ -152,17 +152,17 @@ func namesTable() (string, error) {
 
 // codecDocs explains each codec; a codec without an entry fails the generation.
 var codecDocs = map[string][2]string{ // name -> at the source, at a sink
-	"json": {"the body is parsed as one JSON value; a body that is not JSON is a failure (dead letter)",
-		"an unchanged payload is written as it came; a changed one is encoded as JSON"},
-	"text": {"the payload is the body as a string",
-		"a string payload is written as it is; other values are encoded as JSON"},
-	"bytes": {"the payload is the body's bytes, untouched",
-		"bytes and strings are written as they are; other values are encoded as JSON"},
+	"json": {"the body decoded as one JSON value; a body that is not JSON fails (dead letter)",
+		"JSON"},
+	"text": {"the body as a string",
+		"a string as it is; anything else as JSON"},
+	"bytes": {"the body's bytes",
+		"bytes (or a string) as they are; anything else as JSON"},
 }
 
 func codecsTable() (string, error) {
 	var b strings.Builder
-	b.WriteString("| codec | at the source | at a sink |\n| --- | --- | --- |\n")
+	b.WriteString("| codec | at the source, the payload is | at a sink, a changed payload is written as |\n| --- | --- | --- |\n")
 	for _, c := range message.Codecs {
 		d, ok := codecDocs[c]
 		if !ok {
