@@ -137,7 +137,7 @@ var scopeDocs = []struct {
 
 func namesTable() (string, error) {
 	var b strings.Builder
-	b.WriteString("| name | type | meaning | in scope in |\n| --- | --- | --- | --- |\n")
+	b.WriteString("| name | type | meaning | available in |\n| --- | --- | --- | --- |\n")
 	for _, s := range scopeDocs {
 		for _, n := range s.scope.Names() {
 			d, ok := nameDocs[n]
