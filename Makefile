@@ -50,6 +50,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# schema/flow.schema.json and docs/reference.md, from the specs; tests fail when they are stale.
 schema:
 	$(GO) generate ./schema
 

@@ -21,16 +21,12 @@ func brokerCmd(args []string, io IO) int {
 	partitions := fs.Int("partitions", 1, "partitions of topics created on first use")
 	dataDir := fs.String("data-dir", "", "keep topics, messages and committed offsets in this directory across restarts (default: memory only)")
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug logs every request)")
-	rest, err := parse(fs, args)
-	if err != nil || len(rest) != 0 {
-		if err == nil {
-			fs.Usage()
-		}
-		return ExitUsage
+	_, err := fs.parse(args, nil)
+	if err == nil && *partitions < 1 {
+		err = usageErrorf("--partitions must be at least 1, not %d", *partitions)
 	}
-	if *partitions < 1 {
-		fmt.Fprintln(io.Stderr, "flowrun broker: --partitions must be at least 1")
-		return ExitUsage
+	if err != nil {
+		return fs.exit(err)
 	}
 	logger, err := newLogger(io, "text", *logLevel)
 	if err != nil {

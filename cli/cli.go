@@ -2,11 +2,11 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/flowrun/flowrun/diag"
 )
 
 // IO is where a command reads and writes.
@@ -40,67 +40,73 @@ func commands() []command {
 // extra commands registered by other files (e.g. broker).
 var extra []command
 
+func allCommands() []command { return append(commands(), extra...) }
+
+func lookupCommand(name string) (command, bool) {
+	for _, c := range allCommands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
 // Main runs flowrun with args (without the program name) and returns the exit code.
 func Main(args []string, io IO) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(io.Stderr)
-		if len(args) == 0 {
-			return ExitUsage
-		}
+		return ExitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(io.Stdout)
+		return ExitOK
+	case "-version", "--version":
+		return version(nil, io)
+	case "help":
+		return help(args[1:], io)
+	}
+	if c, ok := lookupCommand(args[0]); ok {
+		return c.run(args[1:], io)
+	}
+	return unknownCommand(args[0], io)
+}
+
+// help is `flowrun help [COMMAND]`.
+func help(args []string, io IO) int {
+	if len(args) == 0 {
+		usage(io.Stdout)
 		return ExitOK
 	}
-	for _, c := range append(commands(), extra...) {
-		if c.name == args[0] {
-			return c.run(args[1:], io)
-		}
+	c, ok := lookupCommand(args[0])
+	if !ok {
+		return unknownCommand(args[0], io)
 	}
-	fmt.Fprintf(io.Stderr, "flowrun: unknown command %q\n\n", args[0])
-	usage(io.Stderr)
+	return c.run([]string{"-h"}, io)
+}
+
+func unknownCommand(name string, io IO) int {
+	what, names := "command", []string{}
+	for _, c := range allCommands() {
+		names = append(names, c.name)
+	}
+	if strings.HasPrefix(name, "-") {
+		what, names = "flag", []string{"--help", "--version"}
+	}
+	hint := ""
+	if s := diag.Suggest(name, names); s != "" {
+		hint = fmt.Sprintf("; did you mean %q?", s)
+	}
+	fmt.Fprintf(io.Stderr, "flowrun: unknown %s %q%s\nRun 'flowrun help' for the commands.\n", what, name, hint)
 	return ExitUsage
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "flowrun: a declarative stream processor\n\nUsage:")
-	for _, c := range append(commands(), extra...) {
-		fmt.Fprintf(w, "  flowrun %s %s\n      %s\n", c.name, c.args, c.summary)
+	for _, c := range allCommands() {
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace("flowrun "+c.name+" "+c.args), c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'flowrun COMMAND -h' for a command's flags.")
-}
-
-// parse parses flags that may come before or after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
-}
-
-func newFlags(name string, io IO, usageArgs string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(io.Stderr, "Usage: flowrun %s %s\n", name, usageArgs)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
+	fmt.Fprintln(w, "\nRun 'flowrun help COMMAND' or 'flowrun COMMAND -h' for a command's flags; 'flowrun --version' for the version.")
 }
 
 func oneOf(v string, allowed ...string) bool {

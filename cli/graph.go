@@ -9,12 +9,12 @@ import (
 func graph(args []string, io IO) int {
 	fs := newFlags("graph", io, "[--format mermaid|dot] FILE")
 	format := fs.String("format", "mermaid", "mermaid or dot")
-	files, err := parse(fs, args)
-	if err != nil || len(files) != 1 || !oneOf(*format, "mermaid", "dot") {
-		if err == nil {
-			fs.Usage()
-		}
-		return ExitUsage
+	files, err := fs.parse(args, oneFlowFile)
+	if err == nil && !oneOf(*format, "mermaid", "dot") {
+		err = usageErrorf("--format must be mermaid or dot, not %q", *format)
+	}
+	if err != nil {
+		return fs.exit(err)
 	}
 	flow, ds := compiler.CompileFile(files[0])
 	if flow == nil {

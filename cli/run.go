@@ -31,13 +31,13 @@ func run(args []string, io IO) int {
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for `go tool pprof`)")
-	files, err := parse(fs, args)
-	if err != nil || len(files) != 1 || !oneOf(*logFormat, "text", "json") {
-		if err == nil {
-			fs.Usage()
-		}
-		return ExitUsage
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (read it with go tool pprof)")
+	files, err := fs.parse(args, oneFlowFile)
+	if err == nil && !oneOf(*logFormat, "text", "json") {
+		err = usageErrorf("--log-format must be text or json, not %q", *logFormat)
+	}
+	if err != nil {
+		return fs.exit(err)
 	}
 	logger, err := newLogger(io, *logFormat, *logLevel)
 	if err != nil {

@@ -15,12 +15,12 @@ func validate(args []string, io IO) int {
 	fs := newFlags("validate", io, "[--format text|json] [--connect] FILE...")
 	format := fs.String("format", "text", "output format: text or json")
 	connect := fs.Bool("connect", false, "also check that every connector can reach its server and topic/queue")
-	files, err := parse(fs, args)
-	if err != nil || len(files) == 0 || !oneOf(*format, "text", "json") {
-		if err == nil {
-			fs.Usage()
-		}
-		return ExitUsage
+	files, err := fs.parse(args, flowFiles)
+	if err == nil && !oneOf(*format, "text", "json") {
+		err = usageErrorf("--format must be text or json, not %q", *format)
+	}
+	if err != nil {
+		return fs.exit(err)
 	}
 	var all diag.List
 	for _, file := range files {

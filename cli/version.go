@@ -8,7 +8,11 @@ import (
 // Version is set at build time: -ldflags "-X github.com/flowrun/flowrun/cli.Version=v1.2.3".
 var Version = "dev"
 
-func version(_ []string, io IO) int {
+func version(args []string, io IO) int {
+	fs := newFlags("version", io, "")
+	if _, err := fs.parse(args, nil); err != nil {
+		return fs.exit(err)
+	}
 	fmt.Fprintf(io.Stdout, "flowrun %s\n", Version)
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		fmt.Fprintf(io.Stdout, "go: %s\n", bi.GoVersion)

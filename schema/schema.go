@@ -21,8 +21,10 @@
 //     an expression, a route to a missing sink) are left to
 //     `flowrun validate`.
 //
-// The committed flow.schema.json is regenerated with `go generate
-// ./schema` (or `make schema`); a test fails when it is out of date.
+// The committed flow.schema.json, and docs/reference.md (the user's
+// reference, from the same specs: reference.go), are regenerated with
+// `go generate ./schema` (or `make schema`); tests fail when either is
+// out of date.
 package schema
 
 import (

@@ -66,7 +66,7 @@ func topLevelProperties() (map[string]*obj, error) {
 		"name": newObj().set("description", "the flow's name: the `flow` label of every metric").
 			set("type", "string").set("pattern", namePattern),
 		"description":       newObj().set("description", "what the flow does, for people").set("type", "string"),
-		"source":            ref("source"),
+		"source":            ref("source").set("description", "where messages come from: exactly one connector, and an optional codec"),
 		"concurrency":       positiveInt("processor pool size; the number of CPUs when absent", nil),
 		"max_demand":        positiveInt("most messages one processor asks for at once", compiler.DefaultMaxDemand),
 		"max_message_bytes": positiveInt("larger source messages fail (and go to dead_letter)", compiler.DefaultMaxMessageBytes),
@@ -77,7 +77,7 @@ func topLevelProperties() (map[string]*obj, error) {
 		"stages": newObj().
 			set("description", "run in order on each message; each item has exactly one kind, and an optional name").
 			set("type", "array").set("items", ref("stage")),
-		"sink": ref("sink"),
+		"sink": ref("sink").set("description", "where messages go: exactly one connector, and an optional codec; use either sink or sinks"),
 		"sinks": newObj().
 			set("description", "named sinks, for a route stage; use either sink or sinks").
 			set("type", "object").set("minProperties", 1).

@@ -11,7 +11,7 @@ func init() {
 		Name:    "key",
 		Summary: "Sets the message key (the Kafka key; brokers partition by it).",
 		Example: `key: payload.user`,
-		Value:   exprField("an expression; its value formatted as a string becomes the key"),
+		Value:   exprField("its value, formatted as a string, becomes the key"),
 		Build: func(_ *registry.Build, v any) (any, error) {
 			return &keyStep{expr: v.(*expression.Program)}, nil
 		},

@@ -10,8 +10,8 @@ func init() {
 	registry.RegisterStage(&registry.StageSpec{
 		Name:    "map",
 		Summary: "Replaces the payload with the expression's result.",
-		Example: `map: '{"id": payload.id, "cents": int(payload.amount * 100)}'`,
-		Value:   exprField("an expression whose result becomes the new payload"),
+		Example: `map: '{"id": payload.id, "cents": int(round(payload.amount * 100))}'`,
+		Value:   exprField("its result becomes the new payload"),
 		Build: func(_ *registry.Build, v any) (any, error) {
 			return &mapStep{expr: v.(*expression.Program)}, nil
 		},

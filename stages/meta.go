@@ -11,7 +11,7 @@ func init() {
 		Name:    "meta",
 		Summary: "Sets metadata entries (Kafka headers, broker properties); values are formatted as strings.",
 		Example: `meta: {source: '"payments"', region: payload.country}`,
-		Value:   registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "name -> expression"},
+		Value:   registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "each key a metadata name, each value the expression whose result, as a string, is stored there"},
 		Build: func(_ *registry.Build, v any) (any, error) {
 			s := &meta{}
 			for _, e := range v.([]registry.Entry) {

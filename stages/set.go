@@ -15,7 +15,7 @@ func init() {
 		ReadsPayload: true,
 		Summary:      "Sets fields of the payload (an object); a.b.c creates objects on the way.",
 		Example:      `set: {total: payload.price * payload.qty, audit.seen_at: now()}`,
-		Value:        registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "field path -> expression"},
+		Value:        registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "each key a field path (a.b.c), each value the expression whose result is stored there"},
 		Build: func(_ *registry.Build, v any) (any, error) {
 			s := &set{}
 			for _, e := range v.([]registry.Entry) {
