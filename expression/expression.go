@@ -123,6 +123,9 @@ func (e *Error) Error() string { return e.Message }
 
 // Compile compiles and type-checks src for scope. Its error is an *Error.
 func Compile(src string, scope Scope) (*Program, error) {
+	if err := checkLimits(src); err != nil {
+		return nil, err
+	}
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
 	if scope == MessageScope {
 		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
