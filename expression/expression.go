@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -55,15 +56,18 @@ type messageEnv struct {
 	Key     string            `expr:"key"`
 	Topic   string            `expr:"topic"`
 	ID      string            `expr:"id"`
+	Budget  *budget           `expr:"__flowrun_budget"`
 }
 
 type reduceEnv struct {
-	Batch    []any `expr:"batch"`
-	BatchKey any   `expr:"batch_key"`
+	Batch    []any   `expr:"batch"`
+	BatchKey any     `expr:"batch_key"`
+	Budget   *budget `expr:"__flowrun_budget"`
 }
 
 type generateEnv struct {
-	Counter int `expr:"counter"`
+	Counter int     `expr:"counter"`
+	Budget  *budget `expr:"__flowrun_budget"`
 }
 
 func typeEnv(s Scope) any {
@@ -127,9 +131,11 @@ func Compile(src string, scope Scope) (*Program, error) {
 		return nil, err
 	}
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
+	opts = append(opts, budgetFunctions...)
 	if scope == MessageScope {
 		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
 	}
+	opts = append(opts, expr.Patch(budgetPatch{}))
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		var fe *file.Error
@@ -193,15 +199,18 @@ func (p *Program) PayloadFields() ([]string, bool) {
 // Runner evaluates programs; one per goroutine (it is not safe for
 // concurrent use). It reuses the VM and the environments.
 type Runner struct {
-	vm       vm.VM
-	msg      messageEnv
-	reduce   reduceEnv
-	generate generateEnv
+	vm     vm.VM
+	budget budget
+	// timeBudget is TimeBudget; tests shorten it.
+	timeBudget time.Duration
+	msg        messageEnv
+	reduce     reduceEnv
+	generate   generateEnv
 }
 
 // NewRunner returns a Runner.
 func NewRunner() *Runner {
-	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}}
+	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}, timeBudget: TimeBudget}
 }
 
 // MessageFields are what a message-scoped program reads.
@@ -209,7 +218,7 @@ type MessageFields = messageEnv
 
 // Eval runs a message-scoped program.
 func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topic, id string) (any, error) {
-	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id}
+	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id, Budget: &r.budget}
 	if p.fast != nil {
 		if v, ok := p.fast(&r.msg); ok {
 			r.msg = messageEnv{}
@@ -230,7 +239,7 @@ func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topi
 
 // EvalReduce runs a reduce-scoped program over a batch.
 func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) {
-	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey}
+	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey, Budget: &r.budget}
 	v, err := r.run(p, &r.reduce)
 	r.reduce = reduceEnv{}
 	return v, err
@@ -238,7 +247,7 @@ func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) 
 
 // EvalGenerate runs a generate-scoped program for the n-th message.
 func (r *Runner) EvalGenerate(p *Program, counter int) (any, error) {
-	r.generate.Counter = counter
+	r.generate = generateEnv{Counter: counter, Budget: &r.budget}
 	return r.run(p, &r.generate)
 }
 
@@ -248,6 +257,7 @@ func (r *Runner) run(p *Program, env any) (v any, err error) {
 			err = fmt.Errorf("expression %q panicked: %v", p.Source, rec)
 		}
 	}()
+	r.budget.reset(r.timeBudget)
 	v, err = r.vm.Run(p.prog, env)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", p.Source, err)

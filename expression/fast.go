@@ -32,6 +32,9 @@ func compileFast(n ast.Node) fastFn {
 	case *ast.IdentifierNode:
 		return identifier(n.Value)
 	case *ast.CallNode:
+		if operands, ok := isBudgetCall(n, addFunc, concatFunc); ok {
+			return plus(operands)
+		}
 		return fieldRead(n)
 	case *ast.MemberNode:
 		return metaRead(n)

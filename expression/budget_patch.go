@@ -1,0 +1,75 @@
+package expression
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// budgetPatch routes what can grow without bound through the budget
+// functions: `+` that may join strings, calls that build a string, and
+// each iteration of a closure (whose body becomes `step(); body`).
+// It runs after expr's first type check, so node types are known.
+type budgetPatch struct{}
+
+func (budgetPatch) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.BinaryNode:
+		if n.Operator != "+" || !maybeString(n.Left) || !maybeString(n.Right) {
+			return
+		}
+		fn := addFunc
+		if isString(n.Left) && isString(n.Right) {
+			fn = concatFunc
+		}
+		ast.Patch(node, budgetCall(fn, n.Left, n.Right))
+	case *ast.BuiltinNode:
+		if isString(n) {
+			ast.Patch(node, budgetCall(countFunc, n))
+		}
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok && !strings.HasPrefix(id.Value, "__flowrun_") && isString(n) {
+			ast.Patch(node, budgetCall(countFunc, n))
+		}
+	case *ast.PredicateNode:
+		step := budgetCall(stepFunc)
+		step.SetLocation(n.Node.Location())
+		n.Node = &ast.SequenceNode{Nodes: []ast.Node{step, n.Node}}
+		n.Node.SetLocation(step.Location())
+	}
+}
+
+// budgetCall is fn(__flowrun_budget, args...).
+func budgetCall(fn string, args ...ast.Node) *ast.CallNode {
+	return &ast.CallNode{
+		Callee:    &ast.IdentifierNode{Value: fn},
+		Arguments: append([]ast.Node{&ast.IdentifierNode{Value: budgetName}}, args...),
+	}
+}
+
+func isString(n ast.Node) bool {
+	t := n.Type()
+	return t != nil && t.Kind() == reflect.String
+}
+
+// maybeString: a string, or a value whose type is known only at run time.
+func maybeString(n ast.Node) bool {
+	t := n.Type()
+	return t == nil || t.Kind() == reflect.String || t.Kind() == reflect.Interface
+}
+
+// isBudgetCall reports whether n is a call the budget patch wrote, and
+// its operands (without the budget).
+func isBudgetCall(n *ast.CallNode, fn ...string) ([]ast.Node, bool) {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok || len(n.Arguments) == 0 {
+		return nil, false
+	}
+	for _, f := range fn {
+		if id.Value == f {
+			return n.Arguments[1:], true
+		}
+	}
+	return nil, false
+}
