@@ -175,3 +175,37 @@ func join(params ...any) (any, error) {
 	}
 	return strings.Join(parts, glue), nil
 }
+
+// jsonSize estimates the length of v's JSON encoding from above, walking
+// only until it passes limit.
+func jsonSize(v any, limit int) int {
+	switch v := v.(type) {
+	case string:
+		return len(v) + 2
+	case map[string]any:
+		size := 2
+		for k, e := range v {
+			if size += len(k) + 4 + jsonSize(e, limit-size); size > limit {
+				break
+			}
+		}
+		return size
+	case []any:
+		size := 2
+		for _, e := range v {
+			if size += 1 + jsonSize(e, limit-size); size > limit {
+				break
+			}
+		}
+		return size
+	case []string:
+		size := 2
+		for _, e := range v {
+			if size += 3 + len(e); size > limit {
+				break
+			}
+		}
+		return size
+	}
+	return 32 // a number, bool, null or a small value
+}

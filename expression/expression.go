@@ -84,6 +84,9 @@ var functions = []expr.Option{
 	// expr's toJSON indents over several lines; one line suits line sinks and logs.
 	expr.DisableBuiltin("toJSON"),
 	expr.Function("toJSON", func(params ...any) (any, error) {
+		if jsonSize(params[0], StringBudget) > StringBudget {
+			return nil, ErrStringBudget // a list of a million references to one payload
+		}
 		b, err := json.Marshal(params[0])
 		if err != nil {
 			return nil, fmt.Errorf("toJSON: %w", err)
