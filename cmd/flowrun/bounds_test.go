@@ -70,3 +70,40 @@ func TestValidateRefusesADeepExpression(t *testing.T) {
 		t.Fatalf("validate: %v\n%.500s", err, out)
 	}
 }
+
+// 300k broken stages printed 266,671 problems; validate shows the first
+// 100 and counts the rest, in text and in JSON.
+func TestValidateShowsTheFirstHundredProblems(t *testing.T) {
+	flow := write(t, "many.yaml", "version: 1\nname: many\nsource: {stdin: {}}\nstages:\n"+
+		strings.Repeat("  - fliter: payload.x\n", 150)+"sink: {stdout: {}}\n")
+	out, err := exec.Command(binary, "validate", flow).Output()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if exitCode(err) != 1 || len(lines) != 101 || lines[100] != "50 more problem(s) not shown; fix the ones above first" {
+		t.Fatalf("exit %d, %d lines, last %q", exitCode(err), len(lines), lines[len(lines)-1])
+	}
+	out, err = exec.Command(binary, "validate", "--format", "json", flow).Output()
+	var ds []struct{ Message string }
+	if exitCode(err) != 1 || json.Unmarshal(out, &ds) != nil || len(ds) != 101 || ds[100].Message != lines[100] {
+		t.Fatalf("json: exit %d, %d entries\n%.300s", exitCode(err), len(ds), out)
+	}
+}
+
+// A 40,000-character expression printed its whole line in the snippet.
+func TestValidateCutsLongSnippetLines(t *testing.T) {
+	terms := make([]string, 3000)
+	for i := range terms {
+		terms[i] = "payload.a" + strconv.Itoa(i)
+	}
+	flow := write(t, "wide.yaml", "version: 1\nname: wide\nsource: {stdin: {}}\nstages:\n  - map: '"+
+		strings.Join(terms, " + ")+" + paylod.x'\nsink: {stdout: {}}\n")
+	out, err := exec.Command(binary, "validate", flow).Output()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if exitCode(err) != 1 || len(lines) != 3 {
+		t.Fatalf("exit %d:\n%.1000s", exitCode(err), out)
+	}
+	for _, l := range lines[1:] {
+		if n := len([]rune(l)); n > 130 {
+			t.Errorf("snippet line of %d characters: %.200s", n, l)
+		}
+	}
+}
