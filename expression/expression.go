@@ -143,7 +143,8 @@ func Compile(src string, scope Scope) (*Program, error) {
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
-			return nil, &Error{Line: fe.Line, Column: fe.Column, Message: fe.Message, Snippet: fe.Snippet}
+			msg := fe.Message + closureMapHint(src, fe)
+			return nil, &Error{Line: fe.Line, Column: fe.Column, Message: msg, Snippet: fe.Snippet}
 		}
 		return nil, &Error{Line: 1, Message: err.Error()}
 	}
