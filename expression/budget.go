@@ -74,8 +74,11 @@ func (b *budget) step() error {
 	return nil
 }
 
-// Names of the functions the budget patch calls; budgetName is the
-// environment field that holds the evaluation's *budget.
+// Names of the functions the budget patch calls. budgetName and
+// stepFunc are environment fields: the evaluation's *budget, and a
+// func() bool bound to it, which expr calls without allocating (a
+// registered function called once per iteration would allocate its
+// arguments each time).
 const (
 	budgetName = "__flowrun_budget"
 	addFunc    = "__flowrun_add"    // a + b where either may be a string
@@ -83,6 +86,17 @@ const (
 	countFunc  = "__flowrun_count"  // the result of a string-building call
 	stepFunc   = "__flowrun_step"   // one closure iteration
 )
+
+// stepper returns the step function of b: it panics with the budget
+// error, which expr's VM turns into the evaluation's error.
+func stepper(b *budget) func() bool {
+	return func() bool {
+		if err := b.step(); err != nil {
+			panic(err)
+		}
+		return true
+	}
+}
 
 var budgetFunctions = []expr.Option{
 	expr.Function(addFunc, func(params ...any) (any, error) {
@@ -100,9 +114,6 @@ var budgetFunctions = []expr.Option{
 		s := params[1].(string)
 		return s, params[0].(*budget).grow(len(s))
 	}, new(func(*budget, string) string)),
-	expr.Function(stepFunc, func(params ...any) (any, error) {
-		return true, params[0].(*budget).step()
-	}, new(func(*budget) bool)),
 
 	// expr's own repeat, replace and join build their result before
 	// anything counts it; these refuse one over the budget first.

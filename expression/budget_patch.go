@@ -33,7 +33,7 @@ func (budgetPatch) Visit(node *ast.Node) {
 			ast.Patch(node, budgetCall(countFunc, n))
 		}
 	case *ast.PredicateNode:
-		step := budgetCall(stepFunc)
+		step := &ast.CallNode{Callee: &ast.IdentifierNode{Value: stepVar}}
 		step.SetLocation(n.Node.Location())
 		n.Node = &ast.SequenceNode{Nodes: []ast.Node{step, n.Node}}
 		n.Node.SetLocation(step.Location())
@@ -57,6 +57,39 @@ func isString(n ast.Node) bool {
 func maybeString(n ast.Node) bool {
 	t := n.Type()
 	return t == nil || t.Kind() == reflect.String || t.Kind() == reflect.Interface
+}
+
+// stepVar holds the environment's step function in a program with
+// closures: `let __flowrun_stepv = __flowrun_step; <program>`. Closures
+// call the variable, which costs an index where the environment field
+// costs a reflective read on every iteration.
+const stepVar = "__flowrun_stepv"
+
+// stepBinding declares stepVar around the whole program when it has a
+// closure. expr walks a tree children first, so the last node visited is
+// the root, and calls ShouldRepeat after the walk: that is where the root
+// can be wrapped.
+type stepBinding struct {
+	root  *ast.Node
+	loops bool
+}
+
+func (s *stepBinding) Visit(node *ast.Node) {
+	s.root = node
+	if _, ok := (*node).(*ast.PredicateNode); ok {
+		s.loops = true
+	}
+}
+
+func (s *stepBinding) Reset() { *s = stepBinding{} }
+
+func (s *stepBinding) ShouldRepeat() bool {
+	if v, done := (*s.root).(*ast.VariableDeclaratorNode); s.loops && !(done && v.Name == stepVar) {
+		body := *s.root
+		*s.root = &ast.VariableDeclaratorNode{Name: stepVar, Value: &ast.IdentifierNode{Value: stepFunc}, Expr: body}
+		(*s.root).SetLocation(body.Location())
+	}
+	return false
 }
 
 // isBudgetCall reports whether n is a call the budget patch wrote, and

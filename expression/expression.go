@@ -57,17 +57,20 @@ type messageEnv struct {
 	Topic   string            `expr:"topic"`
 	ID      string            `expr:"id"`
 	Budget  *budget           `expr:"__flowrun_budget"`
+	Step    func() bool       `expr:"__flowrun_step"`
 }
 
 type reduceEnv struct {
-	Batch    []any   `expr:"batch"`
-	BatchKey any     `expr:"batch_key"`
-	Budget   *budget `expr:"__flowrun_budget"`
+	Batch    []any       `expr:"batch"`
+	BatchKey any         `expr:"batch_key"`
+	Budget   *budget     `expr:"__flowrun_budget"`
+	Step     func() bool `expr:"__flowrun_step"`
 }
 
 type generateEnv struct {
-	Counter int     `expr:"counter"`
-	Budget  *budget `expr:"__flowrun_budget"`
+	Counter int         `expr:"counter"`
+	Budget  *budget     `expr:"__flowrun_budget"`
+	Step    func() bool `expr:"__flowrun_step"`
 }
 
 func typeEnv(s Scope) any {
@@ -138,7 +141,7 @@ func Compile(src string, scope Scope) (*Program, error) {
 	if scope == MessageScope {
 		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
 	}
-	opts = append(opts, expr.Patch(budgetPatch{}))
+	opts = append(opts, expr.Patch(budgetPatch{}), expr.Patch(&stepBinding{}))
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		var fe *file.Error
@@ -205,6 +208,7 @@ func (p *Program) PayloadFields() ([]string, bool) {
 type Runner struct {
 	vm     vm.VM
 	budget budget
+	step   func() bool // stepper(&budget)
 	// timeBudget is TimeBudget; tests shorten it.
 	timeBudget time.Duration
 	msg        messageEnv
@@ -214,7 +218,9 @@ type Runner struct {
 
 // NewRunner returns a Runner.
 func NewRunner() *Runner {
-	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}, timeBudget: TimeBudget}
+	r := &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}, timeBudget: TimeBudget}
+	r.step = stepper(&r.budget)
+	return r
 }
 
 // MessageFields are what a message-scoped program reads.
@@ -222,7 +228,7 @@ type MessageFields = messageEnv
 
 // Eval runs a message-scoped program.
 func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topic, id string) (any, error) {
-	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id, Budget: &r.budget}
+	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id, Budget: &r.budget, Step: r.step}
 	if p.fast != nil {
 		if v, ok := p.fast(&r.msg); ok {
 			r.msg = messageEnv{}
@@ -243,7 +249,7 @@ func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topi
 
 // EvalReduce runs a reduce-scoped program over a batch.
 func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) {
-	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey, Budget: &r.budget}
+	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey, Budget: &r.budget, Step: r.step}
 	v, err := r.run(p, &r.reduce)
 	r.reduce = reduceEnv{}
 	return v, err
@@ -251,7 +257,7 @@ func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) 
 
 // EvalGenerate runs a generate-scoped program for the n-th message.
 func (r *Runner) EvalGenerate(p *Program, counter int) (any, error) {
-	r.generate = generateEnv{Counter: counter, Budget: &r.budget}
+	r.generate = generateEnv{Counter: counter, Budget: &r.budget, Step: r.step}
 	return r.run(p, &r.generate)
 }
 
