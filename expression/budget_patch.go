@@ -106,3 +106,20 @@ func isBudgetCall(n *ast.CallNode, fn ...string) ([]ast.Node, bool) {
 	}
 	return nil, false
 }
+
+// budgetFast compiles, for the fast path, a call the budget patch wrote
+// as what it wraps: no loop runs there, so what it builds is bounded by
+// the expression's size and needs no budget.
+func budgetFast(n *ast.CallNode) (fastFn, bool) {
+	if operands, ok := isBudgetCall(n, addFunc, concatFunc); ok {
+		l, r := compileFast(operands[0]), compileFast(operands[1])
+		if l == nil || r == nil {
+			return nil, true
+		}
+		return arithmetic(l, r, func(a, b int) any { return a + b }, func(a, b float64) any { return a + b }, true), true
+	}
+	if operands, ok := isBudgetCall(n, countFunc); ok {
+		return compileFast(operands[0]), true
+	}
+	return nil, false
+}

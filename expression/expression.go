@@ -137,10 +137,10 @@ func Compile(src string, scope Scope) (*Program, error) {
 		return nil, err
 	}
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
-	opts = append(opts, budgetFunctions...)
 	if scope == MessageScope {
 		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
 	}
+	opts = append(opts, budgetFunctions...)
 	opts = append(opts, expr.Patch(budgetPatch{}), expr.Patch(&stepBinding{}))
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {

@@ -18,6 +18,11 @@ type fastFn func(e *messageEnv) (any, bool)
 // compileFast returns the closure tree of an expression, or nil when some
 // node is not in the subset (the program then always runs on the VM).
 func compileFast(n ast.Node) fastFn {
+	if c, ok := n.(*ast.CallNode); ok {
+		if fn, isBudget := budgetFast(c); isBudget {
+			return fn
+		}
+	}
 	switch n := n.(type) {
 	case *ast.NilNode:
 		return constant(nil)
@@ -32,9 +37,6 @@ func compileFast(n ast.Node) fastFn {
 	case *ast.IdentifierNode:
 		return identifier(n.Value)
 	case *ast.CallNode:
-		if operands, ok := isBudgetCall(n, addFunc, concatFunc); ok {
-			return plus(operands)
-		}
 		return fieldRead(n)
 	case *ast.MemberNode:
 		return metaRead(n)

@@ -59,16 +59,6 @@ func binary(n *ast.BinaryNode) fastFn {
 	return nil
 }
 
-// plus is a + b that the budget patch turned into a call: no loop runs
-// in the fast path, so its concatenations need no budget.
-func plus(operands []ast.Node) fastFn {
-	l, r := compileFast(operands[0]), compileFast(operands[1])
-	if l == nil || r == nil {
-		return nil
-	}
-	return arithmetic(l, r, func(a, b int) any { return a + b }, func(a, b float64) any { return a + b }, true)
-}
-
 // logical is && (or) and || (or true): short-circuit on a bool left
 // side, as the VM's jumps do.
 func logical(l, r fastFn, or bool) fastFn {
