@@ -19,8 +19,9 @@ import (
 //     read every clockEvery iterations, so a quadratic expression fails
 //     the message instead of running until the drain timeout.
 //
-// The closure fast path needs neither: it has no loops, so what it builds
-// is bounded by the expression's size times the message's.
+// The fast path (fast.go, Go closures for the common shapes) needs
+// neither: it runs no loops, so what it builds is bounded by the
+// expression's size times the message's.
 const (
 	StringBudget = 16 << 20
 	TimeBudget   = time.Second
