@@ -85,6 +85,7 @@ const (
 	addFunc    = "__flowrun_add"    // a + b where either may be a string
 	concatFunc = "__flowrun_concat" // a + b, both strings
 	countFunc  = "__flowrun_count"  // the result of a string-building call
+	countsFunc = "__flowrun_counts" // the []string of split and splitAfter
 	stepFunc   = "__flowrun_step"   // one closure iteration
 )
 
@@ -115,6 +116,10 @@ var budgetFunctions = []expr.Option{
 		s := params[1].(string)
 		return s, params[0].(*budget).grow(len(s))
 	}, new(func(*budget, string) string)),
+	expr.Function(countsFunc, func(params ...any) (any, error) {
+		list := params[1].([]string)
+		return list, params[0].(*budget).grow(16 * len(list)) // a string header each; the bytes are shared
+	}, new(func(*budget, []string) []string)),
 
 	// expr's own repeat, replace and join build their result before
 	// anything counts it; these refuse one over the budget first.

@@ -25,8 +25,11 @@ func (budgetPatch) Visit(node *ast.Node) {
 		}
 		ast.Patch(node, budgetCall(fn, n.Left, n.Right))
 	case *ast.BuiltinNode:
-		if isString(n) {
+		switch {
+		case isString(n):
 			ast.Patch(node, budgetCall(countFunc, n))
+		case n.Type() == stringsType: // split(s, "") makes a string header per byte
+			ast.Patch(node, budgetCall(countsFunc, n))
 		}
 	case *ast.CallNode:
 		if id, ok := n.Callee.(*ast.IdentifierNode); ok && !strings.HasPrefix(id.Value, "__flowrun_") && isString(n) {
@@ -47,6 +50,8 @@ func budgetCall(fn string, args ...ast.Node) *ast.CallNode {
 		Arguments: append([]ast.Node{&ast.IdentifierNode{Value: budgetName}}, args...),
 	}
 }
+
+var stringsType = reflect.TypeOf([]string(nil))
 
 func isString(n ast.Node) bool {
 	t := n.Type()

@@ -21,6 +21,7 @@ func TestStringBudgetStopsDoubling(t *testing.T) {
 		`len(replace(payload.s, "", payload.s))`,
 		`len(join(map(1..1000, payload.s)))`,
 		`len(toJSON(map(1..1000, payload)))`,
+		`len(map(1..100, split(payload.s, "")))`,       // 16 MiB of string headers each
 		`len(reduce(1..100000, #acc + payload.s, ""))`, // quadratic copying
 	} {
 		v, err := eval(t, r, src, map[string]any{"s": strings.Repeat("y", 1<<20)})
