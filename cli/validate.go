@@ -30,8 +30,9 @@ func validate(args []string, io IO) int {
 		}
 		all = append(all, ds...)
 	}
+	shown := all.Shown() // the first 100, then a count of the rest
 	if *format == "json" {
-		out := all
+		out := shown
 		if out == nil {
 			out = diag.List{}
 		}
@@ -39,7 +40,7 @@ func validate(args []string, io IO) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
 	} else {
-		for _, d := range all {
+		for _, d := range shown {
 			fmt.Fprintln(io.Stdout, d.String())
 		}
 		if len(all) == 0 {

@@ -29,7 +29,7 @@ func (c *compiler) expr(n *dsl.Node, scope expression.Scope) *expression.Program
 		pos := n.TextPos(ee.Line, ee.Column)
 		msg := ee.Message
 		msg += scopeHint(scope, unknownName(msg))
-		c.ds.Add(diag.Diagnostic{Pos: pos, Path: n.Path, Message: msg, Snippet: trimSnippet(ee.Snippet)})
+		c.ds.Add(diag.Diagnostic{Pos: pos, Path: n.Path, Message: msg, Snippet: diag.CutSnippet(trimSnippet(ee.Snippet))})
 		return nil
 	}
 	c.programs = append(c.programs, p)

@@ -38,8 +38,10 @@ type Diagnostic struct {
 // String renders file:line:col: path: message, then the snippet indented.
 func (d Diagnostic) String() string {
 	var b strings.Builder
-	b.WriteString(d.Pos.String())
-	b.WriteString(": ")
+	if d.Pos != (Pos{}) { // a summary line has no position
+		b.WriteString(d.Pos.String())
+		b.WriteString(": ")
+	}
 	if d.Path != "" {
 		b.WriteString(d.Path)
 		b.WriteString(": ")

@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -29,6 +30,22 @@ func TestInterpolate(t *testing.T) {
 			"", `invalid variable name "1A" in ${1A}`},
 		{"empty name", "${:-x}",
 			"", `invalid variable name "" in ${:-x}`},
+		// ${FOO:-${BAR:-deep}} gave "foo}" or the literal text.
+		{"nested default", "${MISSING:-${OTHER:-deep}}", "deep", ""},
+		{"nested default, inner set", "${MISSING:-${HOST:-deep}}!", "db.local!", ""},
+		{"nested default, outer set", "${PORT:-${HOST:-deep}}", "5432", ""},
+		{"an unused default is not read", "${HOST:-${UNSET}}", "db.local", ""},
+		{"a used default reports its unset variables", "${MISSING:-${UNSET}}",
+			"", "environment variable UNSET is not set; export it or give a default with ${UNSET:-value}"},
+		{"text around nested references", "a${MISSING:-b${MISSING:-c}d}e", "abcde", ""},
+		{"$$ before { is one $", "$$${HOST} $$$${HOST} $$$$${HOST}", "$db.local $${HOST} $$db.local", ""},
+		{"$$ elsewhere is itself", "a$$b $ ${HOST}$", "a$$b $ db.local$", ""},
+		{"escaped inside a default", "${MISSING:-$${HOST}}", "${HOST}", ""},
+		{"nesting is bounded", strings.Repeat("${A:-", 9) + "x" + strings.Repeat("}", 9),
+			strings.Repeat("${A:-", 9) + "x" + strings.Repeat("}", 9),
+			`${...} defaults nest more than 8 levels deep in "` + strings.Repeat("${A:-", 9) + "x" + strings.Repeat("}", 9) + `"; set a variable instead`},
+		{"unterminated default", "${MISSING:-${HOST}",
+			"${MISSING:-${HOST}", `unterminated ${ in "${MISSING:-${HOST}"; close it with } or write $${ for a literal`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

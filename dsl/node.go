@@ -90,35 +90,44 @@ func (n *Node) Describe() string {
 	case Null:
 		return "nothing"
 	}
+	if r := []rune(n.Value); len(r) > 60 { // a message quotes it: keep it to a line
+		return strconv.Quote(string(r[:60])) + "…"
+	}
 	return strconv.Quote(n.Value)
 }
 
 // IsString reports whether a scalar node is a string (quoted or tagged !!str).
 func (n *Node) IsString() bool { return n.Kind == Scalar && (n.Quoted || n.Tag == "!!str") }
 
-// maxNodes bounds how many values one file may expand to: YAML aliases
-// can make a small file expand exponentially ("billion laughs").
+// maxNodes bounds how many values one file may hold or expand to: YAML
+// aliases can make a small file expand exponentially ("billion laughs").
 const maxNodes = 100_000
 
 // converter turns yaml.Nodes into Nodes, interpolating scalars. Problems
 // (unset variables, merge keys, bad keys, too many values) go to ds.
 type converter struct {
-	file  string
-	lines []string // the source, to find where block scalar text starts
-	env   Lookup
-	ds    *diag.List
-	nodes int
+	file    string
+	lines   []string // the source, to find where block scalar text starts
+	env     Lookup
+	ds      *diag.List
+	nodes   int
+	aliases int // alias uses, to say whether they are why a file is too big
 }
 
 // convert converts y, whose value path is path.
 func (c *converter) convert(y *yaml.Node, path string) *Node {
 	for y.Kind == yaml.AliasNode && y.Alias != nil {
 		y = y.Alias
+		c.aliases++
 	}
 	n := &Node{Pos: diag.Pos{File: c.file, Line: y.Line, Col: y.Column}, Path: path}
 	n.ValuePos = n.Pos
 	if c.nodes++; c.nodes == maxNodes+1 {
-		c.ds.Addf(n.Pos, path, "the file expands to more than %d values (through YAML aliases?); write it out plainly", maxNodes)
+		if c.aliases > 0 {
+			c.ds.Addf(n.Pos, path, "the file expands through its YAML aliases to more than %d values; write it out plainly", maxNodes)
+		} else {
+			c.ds.Addf(n.Pos, path, "the file has more than %d values, the most a flow file may have; split it into several flows", maxNodes)
+		}
 	}
 	if c.nodes > maxNodes {
 		return n

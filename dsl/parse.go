@@ -25,6 +25,9 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // ParseFile reads and parses a flow file, interpolating from the process environment.
 func ParseFile(path string) (*Flow, diag.List) {
+	if info, err := os.Stat(path); err == nil && info.Size() > MaxFlowBytes {
+		return nil, diag.List{tooBig(path, info.Size())}
+	}
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, diag.List{{Pos: diag.Pos{File: path}, Message: fmt.Sprintf("cannot read flow file: %v", err)}}
@@ -36,12 +39,18 @@ func ParseFile(path string) (*Flow, diag.List) {
 // environment). It returns the AST (possibly partial) and every problem found.
 func Parse(file string, src []byte, env Lookup) (*Flow, diag.List) {
 	var ds diag.List
+	if len(src) > MaxFlowBytes {
+		return nil, diag.List{tooBig(file, int64(len(src)))}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, diag.List{yamlError(file, src, err)}
 	}
 	c := &converter{file: file, lines: strings.Split(string(src), "\n"), env: env, ds: &ds}
 	root := c.convert(&doc, "")
+	if c.nodes > maxNodes {
+		return nil, ds // what follows from the cut-off values would only be noise
+	}
 	f := &Flow{File: file, Root: root}
 	if root.Kind != Map {
 		pos := root.Pos
@@ -198,6 +207,10 @@ func (p parser) connector(n *Node, name string) *Connector {
 func (p parser) stages(n *Node) []*Stage {
 	if n.Kind != List {
 		p.errorf(n, "stages must be a list, got %s", n.Describe())
+		return nil
+	}
+	if len(n.Items) > MaxStages {
+		p.errorf(n, "the flow has %d stages, over the limit of %d; split it into several flows", len(n.Items), MaxStages)
 		return nil
 	}
 	var out []*Stage

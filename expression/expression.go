@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -55,15 +56,21 @@ type messageEnv struct {
 	Key     string            `expr:"key"`
 	Topic   string            `expr:"topic"`
 	ID      string            `expr:"id"`
+	Budget  *budget           `expr:"__flowrun_budget"`
+	Step    func() bool       `expr:"__flowrun_step"`
 }
 
 type reduceEnv struct {
-	Batch    []any `expr:"batch"`
-	BatchKey any   `expr:"batch_key"`
+	Batch    []any       `expr:"batch"`
+	BatchKey any         `expr:"batch_key"`
+	Budget   *budget     `expr:"__flowrun_budget"`
+	Step     func() bool `expr:"__flowrun_step"`
 }
 
 type generateEnv struct {
-	Counter int `expr:"counter"`
+	Counter int         `expr:"counter"`
+	Budget  *budget     `expr:"__flowrun_budget"`
+	Step    func() bool `expr:"__flowrun_step"`
 }
 
 func typeEnv(s Scope) any {
@@ -80,6 +87,9 @@ var functions = []expr.Option{
 	// expr's toJSON indents over several lines; one line suits line sinks and logs.
 	expr.DisableBuiltin("toJSON"),
 	expr.Function("toJSON", func(params ...any) (any, error) {
+		if jsonSize(params[0], StringBudget) > StringBudget {
+			return nil, ErrStringBudget // a list of a million references to one payload
+		}
 		b, err := json.Marshal(params[0])
 		if err != nil {
 			return nil, fmt.Errorf("toJSON: %w", err)
@@ -123,16 +133,22 @@ func (e *Error) Error() string { return e.Message }
 
 // Compile compiles and type-checks src for scope. Its error is an *Error.
 func Compile(src string, scope Scope) (*Program, error) {
+	if err := checkLimits(src); err != nil {
+		return nil, err
+	}
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
 	opts = append(opts, conversions...)
 	if scope == MessageScope {
 		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
 	}
+	opts = append(opts, budgetFunctions...)
+	opts = append(opts, expr.Patch(budgetPatch{}), expr.Patch(&stepBinding{}))
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
-			return nil, &Error{Line: fe.Line, Column: fe.Column, Message: fe.Message, Snippet: fe.Snippet}
+			msg := fe.Message + closureMapHint(src, fe)
+			return nil, &Error{Line: fe.Line, Column: fe.Column, Message: msg, Snippet: fe.Snippet}
 		}
 		return nil, &Error{Line: 1, Message: err.Error()}
 	}
@@ -191,15 +207,21 @@ func (p *Program) PayloadFields() ([]string, bool) {
 // Runner evaluates programs; one per goroutine (it is not safe for
 // concurrent use). It reuses the VM and the environments.
 type Runner struct {
-	vm       vm.VM
-	msg      messageEnv
-	reduce   reduceEnv
-	generate generateEnv
+	vm     vm.VM
+	budget budget
+	step   func() bool // stepper(&budget)
+	// timeBudget is TimeBudget; tests shorten it.
+	timeBudget time.Duration
+	msg        messageEnv
+	reduce     reduceEnv
+	generate   generateEnv
 }
 
 // NewRunner returns a Runner.
 func NewRunner() *Runner {
-	return &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}}
+	r := &Runner{vm: vm.VM{MemoryBudget: MemoryBudget}, timeBudget: TimeBudget}
+	r.step = stepper(&r.budget)
+	return r
 }
 
 // MessageFields are what a message-scoped program reads.
@@ -207,7 +229,7 @@ type MessageFields = messageEnv
 
 // Eval runs a message-scoped program.
 func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topic, id string) (any, error) {
-	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id}
+	r.msg = messageEnv{Payload: payload, Meta: meta, Key: key, Topic: topic, ID: id, Budget: &r.budget, Step: r.step}
 	if p.fast != nil {
 		if v, ok := p.fast(&r.msg); ok {
 			r.msg = messageEnv{}
@@ -228,7 +250,7 @@ func (r *Runner) Eval(p *Program, payload any, meta map[string]string, key, topi
 
 // EvalReduce runs a reduce-scoped program over a batch.
 func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) {
-	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey}
+	r.reduce = reduceEnv{Batch: batch, BatchKey: batchKey, Budget: &r.budget, Step: r.step}
 	v, err := r.run(p, &r.reduce)
 	r.reduce = reduceEnv{}
 	return v, err
@@ -236,7 +258,7 @@ func (r *Runner) EvalReduce(p *Program, batch []any, batchKey any) (any, error) 
 
 // EvalGenerate runs a generate-scoped program for the n-th message.
 func (r *Runner) EvalGenerate(p *Program, counter int) (any, error) {
-	r.generate.Counter = counter
+	r.generate = generateEnv{Counter: counter, Budget: &r.budget, Step: r.step}
 	return r.run(p, &r.generate)
 }
 
@@ -246,6 +268,7 @@ func (r *Runner) run(p *Program, env any) (v any, err error) {
 			err = fmt.Errorf("expression %q panicked: %v", p.Source, rec)
 		}
 	}()
+	r.budget.reset(r.timeBudget)
 	v, err = r.vm.Run(p.prog, env)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", p.Source, err)

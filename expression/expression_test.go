@@ -119,7 +119,7 @@ func TestMemoryBudget(t *testing.T) {
 		`repeat("x", 100000000)`,
 	} {
 		v, err := eval(t, r, src, nil)
-		if err == nil || !strings.Contains(err.Error(), "memory budget exceeded") || v != nil {
+		if err == nil || !strings.Contains(err.Error(), "budget exceeded") || v != nil {
 			t.Errorf("%s = %v, %v; want a memory budget error", src, v, err)
 		}
 	}

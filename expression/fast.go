@@ -20,6 +20,11 @@ type fastFn func(e *messageEnv) (any, bool)
 // compileFast returns the closure tree of an expression, or nil when some
 // node is not in the subset (the program then always runs on the VM).
 func compileFast(n ast.Node) fastFn {
+	if c, ok := n.(*ast.CallNode); ok {
+		if fn, isBudget := budgetFast(c); isBudget {
+			return fn
+		}
+	}
 	switch n := n.(type) {
 	case *ast.NilNode:
 		return constant(nil)

@@ -15,6 +15,7 @@ import (
 // vmEval runs p on expr's VM only, the reference the fast path must match.
 func vmEval(r *Runner, p *Program, env messageEnv) (any, error) {
 	r.msg = env
+	r.msg.Budget, r.msg.Step = &r.budget, r.step
 	return r.run(p, &r.msg)
 }
 
