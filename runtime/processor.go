@@ -109,7 +109,8 @@ func (pr *processor) handle(m *message.Message) {
 			continue
 		}
 		if err := p.sinks[o.Route].conn.Codec.Encode(o); err != nil {
-			p.fail(o, p.sinks[o.Route].id, err, 1)
+			id := p.sinks[o.Route].id
+			p.fail(o, id, encodeError(p.lastStage(), id, err), 1)
 			continue
 		}
 		pr.toSink[o.Route] = append(pr.toSink[o.Route], o)
