@@ -32,6 +32,7 @@ func run(args []string, io IO) int {
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for `go tool pprof`)")
+	servePprof := fs.Bool("pprof", false, "also serve /debug/pprof/ on --http-addr: goroutine stacks, heap and CPU profiles for anyone who can reach it")
 	files, err := parse(fs, args)
 	if err != nil || len(files) != 1 || !oneOf(*logFormat, "text", "json") {
 		if err == nil {
@@ -65,7 +66,7 @@ func run(args []string, io IO) int {
 	defer stop()
 
 	if *httpAddr != "" {
-		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline)
+		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof)
 		if err != nil {
 			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
 			return ExitFailure
@@ -121,7 +122,7 @@ func newLogger(io IO, format, level string) (*slog.Logger, error) {
 }
 
 // serveHTTP starts the telemetry server; the caller shuts it down.
-func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline) (*http.Server, string, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
@@ -136,11 +137,12 @@ func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline) (*htt
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	// Profiles of a live flow; the server binds loopback unless told otherwise.
-	mux.HandleFunc("/debug/pprof/", httppprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	if withPprof { // stacks and profiles reveal internals: only when asked (--pprof)
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { // owned: ends on srv.Shutdown
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
