@@ -66,7 +66,7 @@ func run(args []string, io IO) int {
 	defer stop()
 
 	if *httpAddr != "" {
-		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof)
+		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof, logger)
 		if err != nil {
 			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
 			return ExitFailure
@@ -89,7 +89,11 @@ func run(args []string, io IO) int {
 	}
 	logger.Info("flow starting", "flow", flow.Name, "file", flow.File, "concurrency", flow.Concurrency, "max_demand", flow.MaxDemand)
 	sum, err := pipeline.Run(ctx)
-	printSummary(io, flow.Name, sum)
+	if *logFormat == "json" { // every stderr line parses as JSON
+		logSummary(logger, flow.Name, sum)
+	} else {
+		printSummary(io, flow.Name, sum)
+	}
 	if err != nil {
 		logger.Error("flow failed", "error", err)
 		return ExitFailure
@@ -122,7 +126,7 @@ func newLogger(io IO, format, level string) (*slog.Logger, error) {
 }
 
 // serveHTTP starts the telemetry server; the caller shuts it down.
-func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool) (*http.Server, string, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool, logger *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
@@ -146,7 +150,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withP
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { // owned: ends on srv.Shutdown
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "flowrun: http server:", err)
+			logger.Error("http server failed", "error", err)
 		}
 	}()
 	return srv, ln.Addr().String(), nil
