@@ -76,8 +76,8 @@ func (pr *processor) handle(m *message.Message) {
 	} else {
 		err = codec.Validate(m)
 	}
-	if err != nil {
-		p.fail(m, "decode", err, 1)
+	if err != nil { // a DecodeError, as in stages: the source may tell the sender (400)
+		p.fail(m, "decode", &registry.DecodeError{Err: err}, 1)
 		return
 	}
 	x.Attempts, x.Stage = 1, ""
