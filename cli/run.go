@@ -49,6 +49,10 @@ func run(args []string, io IO) int {
 	flow, ds := compiler.CompileFile(files[0])
 	if flow == nil {
 		for _, d := range ds {
+			if *logFormat == "json" { // every stderr line parses as JSON
+				logger.Error("invalid flow", "problem", d.String())
+				continue
+			}
 			fmt.Fprintln(io.Stderr, d.String())
 		}
 		return ExitFailure
@@ -147,7 +151,8 @@ func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withP
 		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)} // not the log package's text
 	go func() { // owned: ends on srv.Shutdown
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server failed", "error", err)

@@ -147,3 +147,17 @@ func (w *probeWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestJSONLogFormatReportsAnInvalidFlowAsJSON(t *testing.T) {
+	var stderr bytes.Buffer
+	flow := writeFlow(t, "version: 1\nname: bad\nsource: {generate: {count: 1, payload: counter}}\nstages:\n  - map: paylod\nsink: {drop: {}}\n")
+	if code := cli.Main([]string{"run", "--http-addr", "", "--log-format", "json", flow}, cli.IO{Stdout: &bytes.Buffer{}, Stderr: &stderr}); code != cli.ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil || !strings.Contains(fmt.Sprint(r["problem"]), "paylod") {
+			t.Fatalf("stderr line %q: %v", line, err)
+		}
+	}
+}
