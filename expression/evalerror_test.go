@@ -31,6 +31,10 @@ func TestEvalErrorsSpeakTheFlowsTypes(t *testing.T) {
 		`payload.n()`:            `cannot call an integer (1:9)`,
 		`payload.a in payload.n`: `operator "in" is not defined on an integer (1:11)`,
 		`upper`:                  `unknown name "upper" (1:1)`,
+		`payload.m | map(#)`:     `want a list, got an object (1:17)`,
+		`sum(payload.m)`:         `want a list, got an object (1:1)`,
+		`keys(payload.l)`:        `keys needs an object, got a list (1:1)`,
+		`abs(payload.a)`:         `abs cannot take a string (1:1)`,
 	}
 	r := NewRunner()
 	for src, want := range cases {
