@@ -270,7 +270,7 @@ func TestSIGTERMAsPID1(t *testing.T) {
 		t.Fatalf("exit: %v\n%s", err, stderr)
 	}
 	data, _ := os.ReadFile(out)
-	if !strings.Contains(stderr.String(), "flowrun: endless: in ") || len(data) == 0 {
+	if !strings.Contains(stderr.String(), `"msg":"flow finished","flow":"endless","in":`) || len(data) == 0 {
 		t.Fatalf("no drain as PID 1:\n%s", stderr)
 	}
 }

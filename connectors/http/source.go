@@ -202,9 +202,10 @@ func (s *source) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	}
 	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	// Waiting for the flow is not reading: clear the deadline, or the
-	// server's watch for a closed connection would cancel the request.
-	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		_ = rc.SetReadDeadline(time.Now()) // answer without draining the rest
+		w.Header().Set("Connection", "close")
+	}
 	var tooBig *http.MaxBytesError
 	var netErr net.Error
 	switch {
@@ -212,7 +213,6 @@ func (s *source) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		http.Error(w, fmt.Sprintf("body over %d bytes", s.maxBody), http.StatusRequestEntityTooLarge)
 		return nil, false
 	case errors.As(err, &netErr) && netErr.Timeout():
-		w.Header().Set("Connection", "close")
 		http.Error(w, "body not received within "+s.bodyTimeout.String(), http.StatusRequestTimeout)
 		return nil, false
 	case err != nil:
@@ -223,6 +223,9 @@ func (s *source) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		s.unauthorized(w, rc, why)
 		return nil, false
 	}
+	// Waiting for the flow is not reading: clear the deadline, or the
+	// server's watch for a closed connection would cancel the request.
+	_ = rc.SetReadDeadline(time.Time{})
 	return body, true
 }
 
