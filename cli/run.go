@@ -32,6 +32,7 @@ func run(args []string, io IO) int {
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (read it with go tool pprof)")
+	servePprof := fs.Bool("pprof", false, "also serve /debug/pprof/ on --http-addr: goroutine stacks, heap and CPU profiles for anyone who can reach it")
 	files, err := fs.parse(args, oneFlowFile)
 	if err == nil && !oneOf(*logFormat, "text", "json") {
 		err = usageErrorf("--log-format must be text or json, not %q", *logFormat)
@@ -48,6 +49,10 @@ func run(args []string, io IO) int {
 	flow, ds := compiler.CompileFile(files[0])
 	if flow == nil {
 		for _, d := range ds {
+			if *logFormat == "json" { // every stderr line parses as JSON
+				logger.Error("invalid flow", "problem", d.String())
+				continue
+			}
 			fmt.Fprintln(io.Stderr, d.String())
 		}
 		return ExitFailure
@@ -65,7 +70,7 @@ func run(args []string, io IO) int {
 	defer stop()
 
 	if *httpAddr != "" {
-		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline)
+		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof, logger)
 		if err != nil {
 			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
 			return ExitFailure
@@ -88,7 +93,11 @@ func run(args []string, io IO) int {
 	}
 	logger.Info("flow starting", "flow", flow.Name, "file", flow.File, "concurrency", flow.Concurrency, "max_demand", flow.MaxDemand)
 	sum, err := pipeline.Run(ctx)
-	printSummary(io, flow.Name, sum)
+	if *logFormat == "json" { // every stderr line parses as JSON
+		logSummary(logger, flow.Name, sum)
+	} else {
+		printSummary(io, flow.Name, sum)
+	}
 	if err != nil {
 		logger.Error("flow failed", "error", err)
 		return ExitFailure
@@ -121,7 +130,7 @@ func newLogger(io IO, format, level string) (*slog.Logger, error) {
 }
 
 // serveHTTP starts the telemetry server; the caller shuts it down.
-func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline) (*http.Server, string, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool, logger *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
@@ -136,15 +145,17 @@ func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline) (*htt
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	// Profiles of a live flow; the server binds loopback unless told otherwise.
-	mux.HandleFunc("/debug/pprof/", httppprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if withPprof { // stacks and profiles reveal internals: only when asked (--pprof)
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)} // not the log package's text
 	go func() { // owned: ends on srv.Shutdown
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "flowrun: http server:", err)
+			logger.Error("http server failed", "error", err)
 		}
 	}()
 	return srv, ln.Addr().String(), nil

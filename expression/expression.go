@@ -265,13 +265,13 @@ func (r *Runner) EvalGenerate(p *Program, counter int) (any, error) {
 func (r *Runner) run(p *Program, env any) (v any, err error) {
 	defer func() {
 		if rec := recover(); rec != nil { // expr recovers most panics itself; be sure
-			err = fmt.Errorf("expression %q panicked: %v", p.Source, rec)
+			err = panicError(p, rec)
 		}
 	}()
 	r.budget.reset(r.timeBudget)
 	v, err = r.vm.Run(p.prog, env)
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %w", p.Source, err)
+		return nil, evalError(p, err)
 	}
 	return v, nil
 }

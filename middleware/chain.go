@@ -54,9 +54,9 @@ func RecoverHandler(next registry.Handler) registry.Handler {
 			if v := recover(); v != nil {
 				logger := x.Logger
 				if logger == nil {
-					logger = slog.Default()
+					logger = registry.LoggerOf(x.Ctx)
 				}
-				logger.Error("stage panicked", "flow", x.Flow, "stage", x.Stage, "id", m.ID,
+				logger.Error("stage panicked", "stage", x.Stage, "id", m.ID,
 					"panic", v, "stack", string(debug.Stack()))
 				res, err = out, &PanicError{Value: v}
 			}
@@ -66,15 +66,16 @@ func RecoverHandler(next registry.Handler) registry.Handler {
 }
 
 // RecoverWriter turns a panic in next into an error of that write and
-// logs the stack with logger (nil: slog.Default()).
+// logs the stack with logger (nil: the flow's, from ctx).
 func RecoverWriter(next registry.Writer, logger *slog.Logger) registry.Writer {
-	if logger == nil {
-		logger = slog.Default()
-	}
 	return func(ctx context.Context, msgs []*message.Message) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
-				logger.Error("sink write panicked", "messages", len(msgs), "panic", v, "stack", string(debug.Stack()))
+				log := logger
+				if log == nil {
+					log = registry.LoggerOf(ctx)
+				}
+				log.Error("sink write panicked", "messages", len(msgs), "panic", v, "stack", string(debug.Stack()))
 				err = &PanicError{Value: v}
 			}
 		}()

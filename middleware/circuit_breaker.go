@@ -38,11 +38,11 @@ func buildBreaker(b *registry.Build, value any) (*registry.Middleware, error) {
 	if err := positive(cfg, "timeout"); err != nil {
 		return nil, err
 	}
-	threshold, timeout, logger := cfg.Int("failures"), cfg.Duration("timeout"), slog.Default().With("flow", b.Flow)
+	threshold, timeout := cfg.Int("failures"), cfg.Duration("timeout")
 	return &registry.Middleware{Name: "circuit_breaker", WrapWrite: func(next registry.Writer) registry.Writer {
 		// One circuit per wrapped writer: one sink's outage does not hold
 		// the writes of another.
-		br := &breaker{threshold: threshold, timeout: timeout, changed: make(chan struct{}), logger: logger}
+		br := &breaker{threshold: threshold, timeout: timeout, changed: make(chan struct{})}
 		return br.wrapWrite(next)
 	}}, nil
 }
@@ -53,7 +53,7 @@ func buildBreaker(b *registry.Build, value any) (*registry.Middleware, error) {
 type breaker struct {
 	threshold int
 	timeout   time.Duration
-	logger    *slog.Logger
+	logger    *slog.Logger // nil: the flow's, from the write's context
 
 	mu        sync.Mutex
 	failures  int       // consecutive, while closed
@@ -69,7 +69,11 @@ func (b *breaker) wrapWrite(next registry.Writer) registry.Writer {
 			return fmt.Errorf("circuit breaker open, write not attempted: %w", err)
 		}
 		err = next(ctx, msgs)
-		b.record(trial, err, err != nil && ctx.Err() != nil)
+		logger := b.logger
+		if logger == nil {
+			logger = registry.LoggerOf(ctx)
+		}
+		b.record(logger, trial, err, err != nil && ctx.Err() != nil)
 		return err
 	}
 }
@@ -116,20 +120,20 @@ func (b *breaker) wait(ctx context.Context, d time.Duration, changed <-chan stru
 
 // record updates the circuit with a write's outcome. A write that failed
 // because its caller's context ended (shutdown) says nothing about the sink.
-func (b *breaker) record(trial bool, err error, aborted bool) {
+func (b *breaker) record(logger *slog.Logger, trial bool, err error, aborted bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case trial && err == nil:
 		b.failures, b.openUntil, b.trial = 0, time.Time{}, false
-		b.logger.Info("circuit breaker closed: sink write succeeded")
+		logger.Info("circuit breaker closed: sink write succeeded")
 		b.broadcast()
 	case trial && aborted:
 		b.trial = false
 		b.broadcast() // let another waiter make the trial
 	case trial:
 		b.openUntil, b.trial = time.Now().Add(b.timeout), false
-		b.logger.Warn("circuit breaker reopened: trial write failed", "wait", b.timeout, "error", err)
+		logger.Warn("circuit breaker reopened: trial write failed", "wait", b.timeout, "error", err)
 		b.broadcast()
 	case !b.openUntil.IsZero():
 		// A write admitted before the circuit opened: the trial decides.
@@ -140,7 +144,7 @@ func (b *breaker) record(trial bool, err error, aborted bool) {
 		b.failures++
 		if b.failures >= b.threshold {
 			b.openUntil = time.Now().Add(b.timeout)
-			b.logger.Warn("circuit breaker opened: writes wait", "failures", b.failures, "wait", b.timeout, "error", err)
+			logger.Warn("circuit breaker opened: writes wait", "failures", b.failures, "wait", b.timeout, "error", err)
 		}
 	}
 }

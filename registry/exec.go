@@ -53,7 +53,7 @@ func (x *Exec) EvalBool(p *expression.Program, m *message.Message) (bool, error)
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("expression %q gave %T, want a boolean", p.Source, v)
+		return false, fmt.Errorf("the expression gave %s, want a bool (true or false)\n | %s", expression.A(v), p.Source)
 	}
 	return b, nil
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"log/slog"
 	"maps"
 	"strconv"
 
@@ -27,7 +28,7 @@ func (p *Pipeline) settle(t *message.Tracker) {
 		if p.dlqEdge != nil && p.toDeadLetter(t, f) {
 			return
 		}
-		p.nack(t, f.Err)
+		p.nack(t, f.Stage, f.Err, "message failed; nacked (no dead letter)")
 		return
 	}
 	p.source.Ack(t.Source())
@@ -43,8 +44,10 @@ func (p *Pipeline) settle(t *message.Tracker) {
 	}
 }
 
-func (p *Pipeline) nack(t *message.Tracker, err error) {
-	p.log.Warn("message failed; nacked so the source can redeliver it", "id", t.Source().ID, "error", err)
+// nack gives t back to its source, which redelivers it if it can, and
+// logs why (rate-limited per stage and error kind).
+func (p *Pipeline) nack(t *message.Tracker, stage string, err error, why string) {
+	p.fails.Log(slog.LevelWarn, failKey("nacked", stage, err), why, "stage", stage, "id", t.Source().ID, "error", err)
 	p.source.Nack(t.Source(), err)
 	p.nacked.Add(1)
 	p.outcome.nacked.Inc()

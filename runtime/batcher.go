@@ -157,7 +157,7 @@ func (b *batcher) flush(ob *openBatch) {
 	kept := msgs[:0]
 	for _, m := range msgs {
 		if err := sink.conn.Codec.Encode(m); err != nil {
-			b.p.fail(m, sink.id, err, 1)
+			b.p.fail(m, sink.id, encodeError(b.name, sink.id, err), 1)
 			continue
 		}
 		kept = append(kept, m)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/ratelog"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -53,6 +54,7 @@ type Summary struct {
 type Pipeline struct {
 	flow    *compiler.Flow
 	log     *slog.Logger
+	fails   *ratelog.Logger // per-message failure lines, rate-limited
 	metrics *metrics
 	reg     prometheus.Registerer
 	obs     observers
@@ -87,6 +89,7 @@ func New(f *compiler.Flow, opts Options) *Pipeline {
 	}
 	p := &Pipeline{flow: f, log: opts.Logger.With("flow", f.Name), reg: opts.Metrics,
 		metrics: newMetrics(opts.Metrics), drain: opts.DrainTimeout}
+	p.fails = ratelog.New(p.log, 0, 0)
 	if len(opts.Observers) > 0 {
 		p.obs = opts.Observers
 	}
@@ -123,13 +126,15 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	// work is cancelled only when the drain times out: in-flight writes
 	// and retries go on after ctx (the stop signal) is done.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	work, cancelWork := context.WithCancel(registry.WithLogger(context.WithoutCancel(ctx), p.log))
 	defer cancelWork()
 	if err := p.open(work); err != nil {
 		return Summary{}, errors.Join(err, p.closeAll())
 	}
 
 	p.work = work
+	stopFailLog := p.fails.Start()
+	defer stopFailLog() // a panic's way out; the normal one reports the counts before the summary
 	topo := p.build(work)
 	var stages, dead sync.WaitGroup
 	run := func(wg *sync.WaitGroup, name string, fn func()) {
@@ -191,6 +196,7 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 		}
 	}
 	p.ready.Store(false)
+	stopFailLog()
 	err := p.closeAll()
 	sum := p.Progress()
 	sum.Elapsed, sum.DrainTimeout = time.Since(start), timedOut

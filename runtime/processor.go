@@ -76,8 +76,8 @@ func (pr *processor) handle(m *message.Message) {
 	} else {
 		err = codec.Validate(m)
 	}
-	if err != nil {
-		p.fail(m, "decode", err, 1)
+	if err != nil { // a DecodeError, as in stages: the source may tell the sender (400)
+		p.fail(m, "decode", &registry.DecodeError{Err: err}, 1)
 		return
 	}
 	x.Attempts, x.Stage = 1, ""
@@ -109,7 +109,8 @@ func (pr *processor) handle(m *message.Message) {
 			continue
 		}
 		if err := p.sinks[o.Route].conn.Codec.Encode(o); err != nil {
-			p.fail(o, p.sinks[o.Route].id, err, 1)
+			id := p.sinks[o.Route].id
+			p.fail(o, id, encodeError(p.lastStage(), id, err), 1)
 			continue
 		}
 		pr.toSink[o.Route] = append(pr.toSink[o.Route], o)

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -103,8 +104,8 @@ func (w *sinkWriter) settle(msgs []*message.Message, err error, attempts int) {
 	if errors.As(err, &partial) {
 		cause, count = partial.Err, len(partial.Failed)
 	}
-	w.p.log.Error("sink write failed for good", "sink", w.node.id, "messages", len(msgs),
-		"failed", count, "attempts", attempts, "error", cause)
+	w.p.fails.Log(slog.LevelError, failKey("sink", w.node.id, cause), "sink write failed for good", "sink", w.node.id,
+		"messages", len(msgs), "failed", count, "attempts", attempts, "error", cause)
 	for i, m := range msgs {
 		if failed[i] {
 			w.p.fail(m, w.node.id, cause, max(attempts, 1))
@@ -175,10 +176,13 @@ func (w *dlqWriter) run() {
 		for i, m := range msgs {
 			t := m.Tracker
 			if failed[i] {
-				w.p.nack(t, err)
+				w.p.nack(t, w.node.id, err, "message failed and so did its dead letter write; nacked")
 				continue
 			}
-			w.p.log.Warn("message dead-lettered", "id", t.Source().ID, "error_stage", m.Meta["error_stage"], "error", m.Meta["error"])
+			if f := t.Failure(); f != nil {
+				w.p.fails.Log(slog.LevelWarn, failKey("dead_lettered", f.Stage, f.Err), "message dead-lettered",
+					"stage", f.Stage, "id", t.Source().ID, "error", f.Err)
+			}
 			w.p.source.Ack(t.Source())
 			w.p.dead.Add(1)
 			w.p.outcome.deadLettered.Inc()

@@ -54,7 +54,7 @@ func (s *set) Apply(x *registry.Exec, m *message.Message, out []*message.Message
 	obj, ok := m.Payload.(map[string]any)
 	if !ok {
 		if m.Payload != nil {
-			return out, fmt.Errorf("set needs an object payload, got %T", m.Payload)
+			return out, fmt.Errorf("set needs an object payload, got %s", expression.A(m.Payload))
 		}
 		obj = map[string]any{}
 	}
@@ -72,7 +72,7 @@ func setPath(obj map[string]any, path []string, v any) error {
 		next, ok := obj[p].(map[string]any)
 		if !ok {
 			if obj[p] != nil {
-				return fmt.Errorf("cannot set %s: %s is a %T, not an object", strings.Join(path, "."), strings.Join(path[:i+1], "."), obj[p])
+				return fmt.Errorf("cannot set %s: %s is %s, not an object", strings.Join(path, "."), strings.Join(path[:i+1], "."), expression.A(obj[p]))
 			}
 			next = map[string]any{}
 			obj[p] = next

@@ -31,7 +31,7 @@ func (s *split) Apply(x *registry.Exec, m *message.Message, out []*message.Messa
 	items, ok := v.([]any)
 	if !ok {
 		if v != nil {
-			return out, fmt.Errorf("split expression %q gave %T, want a list", s.expr.Source, v)
+			return out, fmt.Errorf("split needs a list, the expression gave %s\n | %s", expression.A(v), s.expr.Source)
 		}
 		return out, nil // nothing to split: the original is settled as filtered
 	}

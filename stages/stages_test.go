@@ -43,7 +43,7 @@ func TestFilter(t *testing.T) {
 	}
 
 	_, err := apply(t, x, step(t, "filter", prog(t, `payload.currency`)), newMsg(`{"currency": "EUR"}`))
-	if err == nil || !strings.Contains(err.Error(), "gave string, want a boolean") {
+	if err == nil || !strings.Contains(err.Error(), "the expression gave a string, want a bool (true or false)\n | ") {
 		t.Errorf("non-boolean filter: %v", err)
 	}
 	_, err = apply(t, x, s, newMsg(`{"amount": `))
@@ -99,9 +99,9 @@ func TestSet(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ raw, path, err string }{
-		{`{"audit": 5}`, "audit.seen", "cannot set audit.seen: audit is a int, not an object"},
+		{`{"audit": 5}`, "audit.seen", "cannot set audit.seen: audit is a number, not an object"},
 		{`{"a": {"b": "x"}}`, "a.b.c", "cannot set a.b.c: a.b is a string, not an object"},
-		{`[1, 2]`, "a", "set needs an object payload, got []interface {}"},
+		{`[1, 2]`, "a", "set needs an object payload, got a list"},
 	} {
 		out, err := apply(t, x, step(t, "set", entries(t, tc.path, "1")), newMsg(tc.raw))
 		if err == nil || err.Error() != tc.err || len(out) != 0 {
@@ -214,7 +214,7 @@ func TestSplit(t *testing.T) {
 		t.Errorf("empty list: %v, %v", out, err)
 	}
 	_, err = apply(t, x, s, newMsg(`{"items": "abc"}`))
-	if err == nil || err.Error() != `split expression "payload.items" gave string, want a list` {
+	if err == nil || err.Error() != "split needs a list, the expression gave a string\n | payload.items" {
 		t.Errorf("not a list: %v", err)
 	}
 }
@@ -314,7 +314,7 @@ func TestRuntimeExpressionErrors(t *testing.T) {
 	} {
 		m := newMsg(`{"x": "a string"}`)
 		out, err := apply(t, x, step(t, tc.kind, tc.value), m)
-		if err == nil || !strings.Contains(err.Error(), `expression "payload.x + 1`) || len(out) != 0 {
+		if err == nil || !strings.Contains(err.Error(), "invalid operation: a string + an integer (1:11)\n | payload.x + 1") || len(out) != 0 {
 			t.Errorf("%s: want the expression's error and no output, got %v, %v", tc.kind, out, err)
 		}
 		if !reflect.DeepEqual(m.Payload, map[string]any{"x": "a string"}) || m.Key != "k-1" || len(m.Meta) != 1 {

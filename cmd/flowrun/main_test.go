@@ -210,7 +210,7 @@ func TestSIGTERMDrainsFlushesAndExitsZero(t *testing.T) {
 	}
 	data, _ := os.ReadFile(out)
 	lines := strings.Count(string(data), "\n")
-	m := regexp.MustCompile(`in (\d+), out (\d+),`).FindStringSubmatch(stderr.String())
+	m := regexp.MustCompile(`"in":(\d+),"out":(\d+),`).FindStringSubmatch(stderr.String())
 	if m == nil || lines == 0 || m[1] != fmt.Sprint(lines) || m[2] != m[1] {
 		t.Fatalf("flushed %d lines; summary %v\n%s", lines, m, stderr)
 	}
@@ -270,7 +270,7 @@ func TestSIGTERMAsPID1(t *testing.T) {
 		t.Fatalf("exit: %v\n%s", err, stderr)
 	}
 	data, _ := os.ReadFile(out)
-	if !strings.Contains(stderr.String(), "flowrun: endless: in ") || len(data) == 0 {
+	if !strings.Contains(stderr.String(), `"msg":"flow finished","flow":"endless","in":`) || len(data) == 0 {
 		t.Fatalf("no drain as PID 1:\n%s", stderr)
 	}
 }

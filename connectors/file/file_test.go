@@ -96,8 +96,8 @@ func TestSourceReadsLines(t *testing.T) {
 		}
 	}
 	src.Nack(got[1], errors.New("no dead letter"))
-	if !strings.Contains(logs.String(), "line=3") || !strings.Contains(logs.String(), path) {
-		t.Fatalf("Nack log %q does not name the file and line 3", logs.String())
+	if logs.Len() != 0 { // the runtime logs a failure, once
+		t.Fatalf("Nack logged %q", logs.String())
 	}
 	if err := src.Close(); err != nil {
 		t.Fatal(err)

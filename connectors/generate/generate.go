@@ -9,8 +9,8 @@
 // for; with interval the first message comes at once and then one per
 // interval (a tick missed while the flow was busy is not made up twice).
 //
-// A generated message cannot be made again: Ack does nothing and Nack
-// logs a warning with the message's ID.
+// A generated message cannot be made again: Ack and Nack do nothing (the
+// runtime logs and counts a nacked message).
 package generate
 
 import (
@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -58,7 +57,6 @@ type source struct {
 	count    int
 	interval time.Duration
 	payload  *expression.Program
-	log      *slog.Logger
 
 	mu      sync.Mutex // Read is called by one goroutine; Close may come from another
 	runner  *expression.Runner
@@ -82,11 +80,7 @@ func newSource(cfg registry.Config, env registry.Env) (*source, error) {
 	if count < 0 || interval < 0 {
 		return nil, fmt.Errorf("generate: count (%d) and interval (%s) must not be negative", count, interval)
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &source{count: count, interval: interval, payload: p, log: log,
+	return &source{count: count, interval: interval, payload: p,
 		runner: expression.NewRunner(), done: make(chan struct{})}, nil
 }
 
@@ -162,10 +156,9 @@ func (s *source) make(counter int) (*message.Message, error) {
 // Ack does nothing: there is nothing to acknowledge to.
 func (s *source) Ack(*message.Message) {}
 
-// Nack logs a warning: a generated message cannot be made again.
-func (s *source) Nack(m *message.Message, err error) {
-	s.log.Warn("generated message failed and cannot be redelivered", "id", m.ID, "error", err)
-}
+// Nack does nothing: a generated message cannot be made again. The
+// runtime has logged the failure once; a second line would only repeat it.
+func (s *source) Nack(*message.Message, error) {}
 
 // Close stops the ticker; a Read waiting for a tick returns ErrClosed.
 func (s *source) Close() error {

@@ -184,7 +184,7 @@ func TestExpressionErrorAfterGoodMessages(t *testing.T) {
 	}
 }
 
-func TestAckNoopNackLogs(t *testing.T) {
+func TestAckAndNackLogNothing(t *testing.T) {
 	var logs bytes.Buffer // the handler serializes writes
 	src := open(t, `counter`, registry.Config{"count": 2}, registry.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	buf := make([]*message.Message, 2)
@@ -195,9 +195,7 @@ func TestAckNoopNackLogs(t *testing.T) {
 	wg.Go(func() { src.Ack(buf[0]) })
 	wg.Go(func() { src.Nack(buf[1], errors.New("sink down")) })
 	wg.Wait()
-	out := logs.String()
-	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "level=WARN") || !strings.Contains(out, "id=2") ||
-		!strings.Contains(out, `error="sink down"`) {
-		t.Fatalf("logs = %q; want one warning for the nack of id 2", out)
+	if logs.Len() != 0 { // the runtime logs a failure, once
+		t.Fatalf("logs = %q; want none", logs.String())
 	}
 }

@@ -29,7 +29,7 @@ func TestExampleFlow(t *testing.T) {
 	url := "http://" + addr + "/github"
 	deliver := func(event, delivery, body, secret string) int {
 		h := http.Header{"X-Github-Event": {event}, "X-Github-Delivery": {delivery}, "Content-Type": {"application/json"},
-			"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(sign(secret, []byte(body)))}}
+			"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(auth{secret: secret, scheme: schemeGitHub}.sign("", []byte(body)))}}
 		// Like GitHub, retry while the flow is starting or answers 503
 		// (Redis may be restarting for another package's test).
 		for range 300 {

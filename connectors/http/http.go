@@ -8,16 +8,21 @@
 // it), 503 when it was nacked, when the flow has no demand for it within
 // queue_timeout, or when it is not handled within ack_timeout — so the
 // caller retries, and nothing is lost that the caller did not give up
-// on. Other answers: 401 (bearer token or HMAC signature wrong), 404
-// (other path), 405 (other method), 413 (body over max_body).
+// on; 400 when the body cannot be decoded (a retry cannot help). Other
+// answers: 401 (bearer token or signature wrong, decided on the headers
+// before the body is read, except the HMAC's match), 404 (other path),
+// 405 (other method), 408 (body slower than body_timeout), 413 (body
+// over max_body), 431 (headers over max_header_bytes). At most
+// max_connections connections are open at once (see auth.go, limit.go).
 //
 // Message conventions, the same both ways (a flowrun HTTP sink feeds a
 // flowrun webhook with everything kept):
 //   - the body is the request body, untouched;
 //   - X-Message-Id is the id (else Idempotency-Key, else X-Request-Id,
 //     else a new UUID); X-Message-Key is the key;
-//   - every X-Meta-<name> header is metadata <name>, lowercased, its
-//     value percent-encoded (so any text travels, newlines included);
+//   - an X-Meta-<name> header is metadata <name>, lowercased, its value
+//     percent-encoded (so any text travels, newlines included); the
+//     source takes only those listed in meta_headers;
 //   - the headers listed in `headers` are metadata too, named by their
 //     lowercased header name (content-type by default);
 //   - the sink sends metadata content-type as the Content-Type header;
@@ -68,7 +73,7 @@ func init() {
 
 var sourceFields = []registry.Field{
 	{Name: "address", Type: registry.String, Default: "127.0.0.1:8080",
-		Doc: "host:port to listen on; loopback by default, 0.0.0.0:PORT to accept requests from other machines"},
+		Doc: "host:port to listen on; loopback by default, 0.0.0.0:PORT to accept requests from other machines (then bearer_token or hmac_secret is required, or allow_unauthenticated: true)"},
 	{Name: "path", Type: registry.String, Default: "/", Doc: "the path that receives messages; others get 404"},
 	{Name: "max_body", Type: registry.Size, Default: 1 << 20, Min: registry.F(1),
 		Doc: "largest request body; a larger one gets 413"},
@@ -77,17 +82,33 @@ var sourceFields = []registry.Field{
 	{Name: "ack_timeout", Type: registry.Duration, Default: 30 * time.Second, Min: registry.F(0.001),
 		Doc: "how long a request waits for its message to be handled before 503 (the flow may still handle it: the caller's retry is then a duplicate)"},
 	{Name: "bearer_token", Type: registry.String, Secret: true,
-		Doc: "require Authorization: Bearer <token>, e.g. \"${WEBHOOK_TOKEN}\""},
+		Doc: "require Authorization: Bearer <token>, e.g. \"${WEBHOOK_TOKEN}\"; checked before the body is read"},
 	{Name: "hmac_secret", Type: registry.String, Secret: true,
-		Doc: "require signature_header to be sha256=<hex HMAC-SHA256 of the body with this secret> (GitHub style), e.g. \"${WEBHOOK_SECRET}\""},
-	{Name: "signature_header", Type: registry.String, Default: "X-Signature-256",
-		Doc: "the header holding the HMAC signature (GitHub: X-Hub-Signature-256)"},
+		Doc: "require an HMAC-SHA256 signature made with this secret, in the form hmac_scheme says, e.g. \"${WEBHOOK_SECRET}\""},
+	{Name: "hmac_scheme", Type: registry.String, Default: schemeFlowrun, Enum: []string{schemeFlowrun, schemeGitHub, schemeStripe},
+		Doc: "how requests are signed: flowrun (signature_header sha256=<hex HMAC of \"<t>.<body>\"> and X-Signature-Timestamp t, unix seconds), " +
+			"github (X-Hub-Signature-256 sha256=<hex HMAC of the body>; no timestamp, so no replay window: dedupe on X-GitHub-Delivery), " +
+			"stripe (Stripe-Signature t=<t>,v1=<hex HMAC of \"<t>.<body>\">)"},
+	{Name: "hmac_tolerance", Type: registry.Duration, Default: 5 * time.Minute, Min: registry.F(1),
+		Doc: "flowrun and stripe schemes: a signed timestamp further than this from now is refused (401), so a captured request cannot be replayed later"},
+	{Name: "signature_header", Type: registry.String,
+		Doc: "the header holding the HMAC signature (default: X-Signature-256, X-Hub-Signature-256 for github, Stripe-Signature for stripe)"},
+	{Name: "allow_unauthenticated", Type: registry.Bool, Default: false,
+		Doc: "accept requests without bearer_token or hmac_secret on a non-loopback address (behind a proxy that authenticates, say)"},
 	{Name: "tls_cert", Type: registry.String, Doc: "PEM certificate file: serve HTTPS (with tls_key)"},
 	{Name: "tls_key", Type: registry.String, Doc: "PEM private key file of tls_cert"},
 	{Name: "headers", Type: registry.List, Elem: &registry.Field{Type: registry.String}, Default: []any{"Content-Type"},
-		Doc: "request headers copied to metadata under their lowercased names (X-Meta-* always are)"},
+		Doc: "request headers copied to metadata under their lowercased names"},
+	{Name: "meta_headers", Type: registry.List, Elem: &registry.Field{Type: registry.String},
+		Doc: "X-Meta-<name> headers copied to metadata <name> (lowercased, percent-decoded), e.g. [X-Meta-Trace-Id]; other X-Meta-* headers are ignored, so callers set only the metadata you allow"},
 	{Name: "max_in_flight", Type: registry.Int, Min: registry.F(1),
 		Doc: "most messages handed to the flow and not yet answered (default: the flow's in-flight limit)"},
+	{Name: "max_connections", Type: registry.Int, Default: 256, Min: registry.F(1),
+		Doc: "most client connections open at once; more wait to be accepted (this bounds the memory that slow or idle clients can hold)"},
+	{Name: "body_timeout", Type: registry.Duration, Default: 10 * time.Second, Min: registry.F(0.001),
+		Doc: "how long reading a request's body may take once its headers are in (headers have 10s); a slower request gets 408"},
+	{Name: "max_header_bytes", Type: registry.Size, Default: 64 << 10, Min: registry.F(1024),
+		Doc: "largest request header block; a larger one gets 431"},
 }
 
 var sinkFields = []registry.Field{
@@ -99,8 +120,10 @@ var sinkFields = []registry.Field{
 		Doc: "Content-Type when the message has no content-type metadata"},
 	{Name: "bearer_token", Type: registry.String, Secret: true, Doc: "send Authorization: Bearer <token>"},
 	{Name: "hmac_secret", Type: registry.String, Secret: true,
-		Doc: "sign each body: signature_header = sha256=<hex HMAC-SHA256>, as the webhook source checks"},
-	{Name: "signature_header", Type: registry.String, Default: "X-Signature-256", Doc: "the header carrying the signature"},
+		Doc: "sign each request (each try, with a fresh timestamp) as hmac_scheme says, as the webhook source checks"},
+	{Name: "hmac_scheme", Type: registry.String, Default: schemeFlowrun, Enum: []string{schemeFlowrun, schemeGitHub, schemeStripe},
+		Doc: "signature form: flowrun (timestamped), github or stripe, as for the source"},
+	{Name: "signature_header", Type: registry.String, Doc: "the header carrying the signature (default: the scheme's, as for the source)"},
 	{Name: "tls_ca", Type: registry.String, Doc: "PEM file of the CA that signed the server's certificate (default: the system's)"},
 	{Name: "timeout", Type: registry.Duration, Default: 10 * time.Second, Min: registry.F(0.001), Doc: "time limit of one request"},
 	{Name: "retry_for", Type: registry.Duration, Default: 30 * time.Second, Min: registry.F(0),
@@ -118,8 +141,18 @@ func loggerOf(env registry.Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// validateSource checks the path and that TLS files come in pairs.
+// validateSource checks the path, that TLS files come in pairs, and
+// that a server reachable from other machines authenticates.
 func validateSource(cfg registry.Config) error {
+	if addr := cfg.String("address"); !loopback(addr) && !authOf(cfg).enabled() && !cfg.Bool("allow_unauthenticated") {
+		return registry.At(fmt.Errorf("address %q accepts requests from other machines but the source has no bearer_token or hmac_secret: "+
+			"set one, listen on 127.0.0.1, or say allow_unauthenticated: true", addr), "address")
+	}
+	for i, h := range cfg.Strings("meta_headers") {
+		if rest, ok := cutMetaPrefix(h); !ok || rest == "" {
+			return registry.At(fmt.Errorf("meta_headers: %q is not an X-Meta-<name> header", h), "meta_headers", i)
+		}
+	}
 	if !strings.HasPrefix(cfg.String("path"), "/") {
 		return registry.At(fmt.Errorf("path %q: start it with /", cfg.String("path")), "path")
 	}

@@ -34,7 +34,9 @@ func harness() conformance.Harness {
 		},
 		Topic: func(t *testing.T) (map[string]any, map[string]any) {
 			addr := freeAddr(t)
-			src := map[string]any{"address": addr, "path": "/in", "queue_timeout": time.Second, "ack_timeout": 10 * time.Second}
+			src := map[string]any{"address": addr, "path": "/in", "queue_timeout": time.Second, "ack_timeout": 10 * time.Second,
+				// the metadata the suite sends, a dead letter's included
+				"meta_headers": []any{"X-Meta-Seq", "X-Meta-Trace-Id", "X-Meta-Note", "X-Meta-Error", "X-Meta-Error_stage", "X-Meta-Flow", "X-Meta-Attempts"}}
 			snk := map[string]any{"url": "http://" + addr + "/in", "parallel": 16,
 				"initial_backoff": 20 * time.Millisecond, "max_backoff": 200 * time.Millisecond, "retry_for": 30 * time.Second}
 			return src, snk

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +26,8 @@ import (
 type sink struct {
 	url, method, contentType string
 	fixed                    http.Header
-	token, secret, sigHdr    string
+	token                    string
+	auth                     auth // its secret signs each request
 	client                   *http.Client
 	retryFor                 time.Duration
 	backoff, maxBackoff      time.Duration
@@ -72,7 +72,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	}
 	return &sink{
 		url: u.String(), method: cfg.String("method"), contentType: cfg.String("content_type"), fixed: fixed,
-		token: cfg.String("bearer_token"), secret: cfg.String("hmac_secret"), sigHdr: cfg.String("signature_header"),
+		token: cfg.String("bearer_token"), auth: authOf(cfg),
 		client:   &http.Client{Transport: transport, Timeout: cfg.Duration("timeout")},
 		retryFor: cfg.Duration("retry_for"), backoff: cfg.Duration("initial_backoff"), maxBackoff: cfg.Duration("max_backoff"),
 		parallel: max(cfg.Int("parallel"), 1),
@@ -192,8 +192,8 @@ func (s *sink) try(ctx context.Context, m *message.Message) error {
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
-	if s.secret != "" {
-		req.Header.Set(s.sigHdr, "sha256="+hex.EncodeToString(sign(s.secret, m.Body)))
+	if s.auth.secret != "" { // signed per try: a retry carries a fresh timestamp
+		s.auth.setSignature(req.Header, m.Body, time.Now())
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

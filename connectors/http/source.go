@@ -2,11 +2,7 @@ package http
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +37,10 @@ type source struct {
 	path                   string
 	maxBody                int64
 	queueTimeout, ackTimer time.Duration
-	token, secret, sigHdr  string
+	bodyTimeout            time.Duration
+	auth                   auth
 	headers                []string
+	metaHeaders            map[string]string // canonical X-Meta-<name> -> metadata name
 	logger                 *slog.Logger
 	limit                  *inflight.Limit
 
@@ -68,20 +66,28 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 	s := &source{
 		path: cfg.String("path"), maxBody: int64(cfg.Int("max_body")),
 		queueTimeout: cfg.Duration("queue_timeout"), ackTimer: cfg.Duration("ack_timeout"),
-		token: cfg.String("bearer_token"), secret: cfg.String("hmac_secret"), sigHdr: cfg.String("signature_header"),
-		headers:  cfg.Strings("headers"),
+		bodyTimeout: cfg.Duration("body_timeout"), auth: authOf(cfg),
+		headers: cfg.Strings("headers"), metaHeaders: map[string]string{},
 		logger:   loggerOf(env).With("connector", "http", "address", cfg.String("address"), "path", cfg.String("path")),
 		limit:    inflight.NewLimit(maxInFlight, errSourceClosed),
 		incoming: make(chan *message.Message), closing: make(chan struct{}), served: make(chan struct{}),
 	}
-	if !strings.HasPrefix(s.path, "/") {
-		return nil, fmt.Errorf("path %q: start it with /", s.path)
+	if err := validateSource(cfg); err != nil {
+		return nil, err
+	}
+	for _, h := range cfg.Strings("meta_headers") {
+		name, _ := cutMetaPrefix(h)
+		s.metaHeaders[http.CanonicalHeaderKey(h)] = strings.ToLower(name)
 	}
 	ln, err := net.Listen("tcp", cfg.String("address"))
 	if err != nil {
 		return nil, fmt.Errorf("http source: cannot listen on %s: %w; is another process using it?", cfg.String("address"), err)
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConf,
+	ln = limitConnections(ln, max(cfg.Int("max_connections"), 1))
+	// Headers have 10s; the body has body_timeout, set per request once
+	// it is authenticated. An idle keep-alive connection goes after 60s.
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		MaxHeaderBytes: cfg.Int("max_header_bytes"), TLSConfig: tlsConf,
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
 	go func() { // owned: ends when Close shuts the server down
 		defer close(s.served)
@@ -125,19 +131,8 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed: POST a message", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("body over %d bytes", s.maxBody), http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if msg, ok := s.authorized(r, body); !ok {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		http.Error(w, msg, http.StatusUnauthorized)
+	body, ok := s.readBody(w, r)
+	if !ok {
 		return
 	}
 	m := s.toMessage(r, body)
@@ -150,7 +145,12 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer timer.Stop()
 	select {
 	case err := <-req.answer:
-		if err != nil {
+		var malformed *registry.DecodeError
+		switch {
+		case errors.As(err, &malformed): // sending it again cannot help
+			http.Error(w, "malformed body: "+err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
 			retryLater(w, "not handled: "+err.Error())
 			return
 		}
@@ -185,28 +185,67 @@ func retryLater(w http.ResponseWriter, why string) {
 	http.Error(w, why+"; retry", http.StatusServiceUnavailable)
 }
 
-// authorized checks the bearer token and the HMAC signature, when set.
-func (s *source) authorized(r *http.Request, body []byte) (string, bool) {
-	if s.token != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-			return "missing or wrong bearer token", false
-		}
+// readBody authenticates r on its headers, then reads its body within
+// body_timeout and max_body and checks its signature. False when it
+// answered instead: an unauthenticated body is never read.
+func (s *source) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	rc := http.NewResponseController(w)
+	sig, why := s.auth.checkHeaders(r.Header, time.Now())
+	if why != "" {
+		s.unauthorized(w, rc, why)
+		return nil, false
 	}
-	if s.secret != "" {
-		got, ok := strings.CutPrefix(r.Header.Get(s.sigHdr), "sha256=")
-		sig, err := hex.DecodeString(got)
-		if !ok || err != nil || !hmac.Equal(sig, sign(s.secret, body)) {
-			return "missing or wrong " + s.sigHdr + " signature (want sha256=<hex HMAC-SHA256 of the body>)", false
-		}
+	if r.ContentLength > s.maxBody { // refused before a byte of it is read
+		w.Header().Set("Connection", "close")
+		http.Error(w, fmt.Sprintf("body over %d bytes", s.maxBody), http.StatusRequestEntityTooLarge)
+		return nil, false
 	}
-	return "", true
+	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		_ = rc.SetReadDeadline(time.Now()) // answer without draining the rest
+		w.Header().Set("Connection", "close")
+	}
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		http.Error(w, fmt.Sprintf("body over %d bytes", s.maxBody), http.StatusRequestEntityTooLarge)
+		return nil, false
+	case errors.As(err, &netErr) && netErr.Timeout():
+		http.Error(w, "body not received within "+s.bodyTimeout.String(), http.StatusRequestTimeout)
+		return nil, false
+	case err != nil:
+		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	if why := s.auth.checkBody(sig, body); why != "" {
+		s.unauthorized(w, rc, why)
+		return nil, false
+	}
+	// Waiting for the flow is not reading: clear the deadline, or the
+	// server's watch for a closed connection would cancel the request.
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, true
 }
 
-func sign(secret string, body []byte) []byte {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return mac.Sum(nil)
+// unauthorized answers 401 and closes the connection without reading
+// what is left of the body.
+func (s *source) unauthorized(w http.ResponseWriter, rc *http.ResponseController, why string) {
+	_ = rc.SetReadDeadline(time.Now()) // the server must not drain the body either
+	w.Header().Set("Connection", "close")
+	if s.auth.token != "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	http.Error(w, why, http.StatusUnauthorized)
+}
+
+// cutMetaPrefix returns the name of an X-Meta-<name> header, any case.
+func cutMetaPrefix(header string) (string, bool) {
+	if len(header) < len(metaPrefix) || !strings.EqualFold(header[:len(metaPrefix)], metaPrefix) {
+		return "", false
+	}
+	return header[len(metaPrefix):], true
 }
 
 // toMessage applies the package's conventions to a request.
@@ -220,13 +259,13 @@ func (s *source) toMessage(r *http.Request, body []byte) *message.Message {
 	if m.ID == "" {
 		m.ID = uuid.NewString()
 	}
-	for name, values := range r.Header {
-		if rest, ok := strings.CutPrefix(name, metaPrefix); ok && rest != "" {
+	for header, name := range s.metaHeaders { // only the allowed X-Meta-* headers
+		if values := r.Header.Values(header); len(values) > 0 {
 			v := strings.Join(values, ", ")
 			if dec, err := url.PathUnescape(v); err == nil {
 				v = dec
 			}
-			m.Meta[strings.ToLower(rest)] = v
+			m.Meta[name] = v
 		}
 	}
 	for _, h := range s.headers {

@@ -94,7 +94,7 @@ func read1(t *testing.T, src registry.Source) *message.Message {
 }
 
 func TestAnswerFollowsTheMessagesFate(t *testing.T) {
-	src, url := webhook(t, nil, 4)
+	src, url := webhook(t, map[string]any{"meta_headers": []any{"X-Meta-Trace"}}, 4)
 	acked := post(t, http.DefaultClient, "POST", url, `{"a":1}`, http.Header{"X-Message-Id": {"m1"}, "X-Meta-Trace": {"t%0A2"}, "Content-Type": {"application/json"}})
 	m := read1(t, src)
 	if m.ID != "m1" || string(m.Raw) != `{"a":1}` || m.Meta["trace"] != "t\n2" || m.Meta["content-type"] != "application/json" || m.Topic != "/hook" {

@@ -99,8 +99,8 @@ func TestStdinLines(t *testing.T) {
 	logs.Reset()
 	src.Ack(got[0])
 	src.Nack(got[1], errors.New("failed"))
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "line=4") {
-		t.Fatalf("Nack of line 4 logged %q", logs.String())
+	if logs.Len() != 0 { // the runtime logs a failure, once
+		t.Fatalf("Ack/Nack logged %q", logs.String())
 	}
 }
 

@@ -36,7 +36,7 @@ type Options struct {
 	Topic        string       // every message's Topic
 	MaxLineBytes int          // longer lines are skipped and logged as errors (default DefaultMaxLineBytes)
 	ChunkBytes   int          // size of the read chunks (default 1 MiB)
-	Logger       *slog.Logger // skipped lines, Nack warnings (default slog.Default())
+	Logger       *slog.Logger // skipped lines (default slog.Default())
 	// Closer, when set, is closed by Close to interrupt a read in
 	// progress (the file the reader reads). Without it a read blocked in
 	// the reader finishes on its own (at the next line or EOF).
@@ -274,11 +274,9 @@ func (s *Source) grow() {
 // Ack does nothing: a line has nowhere to be acknowledged.
 func (s *Source) Ack(*message.Message) {}
 
-// Nack logs a warning: a line cannot be read again.
-func (s *Source) Nack(m *message.Message, err error) {
-	s.opt.Logger.Warn("message failed and cannot be redelivered by a line source",
-		"source", s.opt.Name, "line", m.Offset, "error", err)
-}
+// Nack does nothing: a line cannot be read again. The runtime has logged
+// the failure once (rate-limited); a second line would only repeat it.
+func (s *Source) Nack(*message.Message, error) {}
 
 // Close stops the reading goroutine and closes Options.Closer. A read
 // blocked in a reader without Closer (stdin) is left to finish on its own.

@@ -248,22 +248,14 @@ func TestCloseWithoutCloserDoesNotHang(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
-func TestAckNoopNackLogs(t *testing.T) {
+func TestAckAndNackLogNothing(t *testing.T) {
 	var logs bytes.Buffer
 	s := newTestSource(t, strings.NewReader("x\ny\n"), Options{Name: "file in.txt",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	msgs := readAll(t, s, 4)
-	done := make(chan struct{})
-	go func() { s.Ack(msgs[0]); close(done) }()
+	s.Ack(msgs[0])
 	s.Nack(msgs[1], errors.New("bad payload"))
-	<-done
-	out := logs.String()
-	for _, want := range []string{"level=WARN", "cannot be redelivered", `source="file in.txt"`, "line=2", `error="bad payload"`} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("Nack log %q lacks %q", out, want)
-		}
-	}
-	if strings.Count(out, "\n") != 1 {
-		t.Fatalf("want exactly one log line (Ack logs nothing), got:\n%s", out)
+	if logs.Len() != 0 { // the runtime logs a failure once, rate-limited
+		t.Fatalf("Ack/Nack logged:\n%s", logs.String())
 	}
 }

@@ -1,0 +1,66 @@
+package http_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/compiler"
+	_ "github.com/flowrun/flowrun/connectors/drop"
+	_ "github.com/flowrun/flowrun/connectors/http"
+	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/runtime"
+	_ "github.com/flowrun/flowrun/stages"
+)
+
+// A body the flow's codec cannot decode is answered 400 (sending it
+// again cannot help), a good one 200.
+func TestFlowAnswersMalformedBody400(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	src := "version: 1\nname: hook\nsource: {http: {address: \"" + addr + "\", path: /in}}\n" +
+		"stages:\n  - map: '{\"a\": payload.a}'\nsink: {drop: {}}\n"
+	f, ds := dsl.Parse("hook.yaml", []byte(src), func(string) (string, bool) { return "", false })
+	if len(ds) > 0 {
+		t.Fatal(ds)
+	}
+	flow, ds := compiler.Compile(f)
+	if len(ds) > 0 {
+		t.Fatal(ds)
+	}
+	p := runtime.New(flow, runtime.Options{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(ctx); done <- err }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !p.Ready(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the flow never got ready")
+		}
+	}
+	for _, c := range []struct {
+		body string
+		want int
+	}{{`{bad`, http.StatusBadRequest}, {`{"a":1}`, http.StatusOK}, {`[1,`, http.StatusBadRequest}} {
+		resp, err := http.Post("http://"+addr+"/in", "application/json", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.body, resp.StatusCode, c.want)
+		}
+	}
+}
