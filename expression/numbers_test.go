@@ -47,8 +47,8 @@ func TestNumberSemantics(t *testing.T) {
 		{`payload.min % -1`, 0},
 		{`payload.seven % 2 == 1`, true},
 		{`payload.seven % payload.zero`, "error: integer divide by zero"},
-		{`payload.f % 2`, "error: float64 % int"},
-		{`payload.whole % 2`, "error: float64 % int"},
+		{`payload.f % 2`, "error: a float % an integer"},
+		{`payload.whole % 2`, "error: a float % an integer"},
 		// ** always gives a float.
 		{`payload.seven ** 2`, 49.0},
 		{`2 ** payload.seven`, 128.0},
@@ -84,7 +84,7 @@ func TestNumberSemantics(t *testing.T) {
 		// float() is expr's.
 		{`float(payload.seven)`, 7.0},
 		{`float(payload.exp)`, 1000.0},
-		{`float(payload.word)`, "error: invalid operation: float(x)"},
+		{`float(payload.word)`, "error: float() cannot convert \"x\""},
 		// string(): the digits the payload's JSON shows.
 		{`string(payload.whole)`, "12345678"},
 		{`string(payload.max)`, "9223372036854775807"},
