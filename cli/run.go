@@ -26,6 +26,8 @@ const DefaultHTTPAddr = "127.0.0.1:9464"
 
 func run(args []string, io IO) int {
 	fs := newFlags("run", io, "[flags] FILE")
+	flagUsage := fs.Usage
+	fs.Usage = func() { flagUsage(); fmt.Fprint(io.Stderr, runExitCodes) }
 	httpAddr := fs.String("http-addr", envOr("FLOWRUN_HTTP_ADDR", DefaultHTTPAddr),
 		`address for /metrics, /healthz, /readyz (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
@@ -93,6 +95,9 @@ func run(args []string, io IO) int {
 		logger.Error("flow failed", "error", err)
 		return ExitFailure
 	}
+	if sum.Undelivered() {
+		return ExitUndelivered
+	}
 	return ExitOK
 }
 
@@ -157,8 +162,8 @@ func printSummary(io IO, name string, s runtime.Summary) {
 	}
 	note := ""
 	if s.DrainTimeout {
-		note = " (drain timed out: unacked messages will be redelivered)"
+		note = " (drain timed out: unacked messages are redelivered if the source can)"
 	}
-	fmt.Fprintf(io.Stderr, "flowrun: %s: in %d, out %d, filtered %d, dead-lettered %d, nacked %d in %s (%.0f msgs/s)%s\n",
-		name, s.In, s.Out, s.Filtered, s.DeadLettered, s.Nacked, s.Elapsed.Round(time.Millisecond), rate, note)
+	fmt.Fprintf(io.Stderr, "flowrun: %s: in %d, out %d, filtered %d, dead-lettered %d, nacked %d, discarded %d, lost %d in %s (%.0f msgs/s)%s\n",
+		name, s.In, s.Out, s.Filtered, s.DeadLettered, s.Nacked, s.Discarded, s.Lost, s.Elapsed.Round(time.Millisecond), rate, note)
 }

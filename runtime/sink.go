@@ -107,7 +107,7 @@ func (w *sinkWriter) settle(msgs []*message.Message, err error, attempts int) {
 		"failed", count, "attempts", attempts, "error", cause)
 	for i, m := range msgs {
 		if failed[i] {
-			w.p.fail(m, w.node.id, cause, max(attempts, 1))
+			w.p.failWrite(m, w.node.id, cause, max(attempts, 1))
 			continue
 		}
 		w.p.out.Add(1)

@@ -20,7 +20,6 @@ package file
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/flowrun/flowrun/connectors/file/lines"
@@ -47,7 +46,7 @@ func init() {
 				Doc: `write each message as one JSON object {"id","key","topic","meta","payload"} instead of its payload alone`},
 		},
 		Source: func(_ context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
-			return NewSource(cfg.String("path"), cfg.Int("max_line_bytes"), env.Logger)
+			return NewSource(cfg.String("path"), cfg.Int("max_line_bytes"), env)
 		},
 		Sink: func(_ context.Context, cfg registry.Config, _ registry.Env) (registry.Sink, error) {
 			return NewSink(cfg.String("path"), cfg.Bool("envelope"))
@@ -56,7 +55,7 @@ func init() {
 }
 
 // NewSource opens path for reading line by line.
-func NewSource(path string, maxLineBytes int, logger *slog.Logger) (*lines.Source, error) {
+func NewSource(path string, maxLineBytes int, env registry.Env) (*lines.Source, error) {
 	if path == "" {
 		return nil, fmt.Errorf("file source: path is empty; set path to the file to read")
 	}
@@ -71,10 +70,10 @@ func NewSource(path string, maxLineBytes int, logger *slog.Logger) (*lines.Sourc
 		}
 		return nil, fmt.Errorf("file source: %q: %w", path, err)
 	}
-	return lines.NewSource(f, lines.Options{
+	return lines.NewSource(f, lines.FromEnv(lines.Options{
 		Name: "file " + path, Topic: path, MaxLineBytes: maxLineBytes,
-		ChunkBytes: chunkBytes, Logger: logger, Closer: f,
-	}), nil
+		ChunkBytes: chunkBytes, Closer: f,
+	}, env)), nil
 }
 
 // NewSink opens path for appending.

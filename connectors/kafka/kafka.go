@@ -36,6 +36,7 @@ func init() {
 		Name:         "kafka",
 		Summary:      "Apache Kafka topics, through a consumer group (source) and a batching producer (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)

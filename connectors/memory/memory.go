@@ -77,8 +77,9 @@ var topicField = registry.Field{Name: "topic", Type: registry.String, Required: 
 
 func init() {
 	registry.RegisterConnector(&registry.ConnectorSpec{
-		Name:    "memory",
-		Summary: "an in-process topic (watermill GoChannel) shared by all flows of the process",
+		Name:       "memory",
+		Summary:    "an in-process topic (watermill GoChannel) shared by all flows of the process",
+		Redelivers: true,
 		SourceFields: []registry.Field{
 			topicField,
 			{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,

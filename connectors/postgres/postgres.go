@@ -56,6 +56,7 @@ func init() {
 		Name:         "postgres",
 		Summary:      "PostgreSQL outbox/queue table (watermill-sql layout): rows read in commit order with per-group offsets (source), inserted (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)

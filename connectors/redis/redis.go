@@ -51,6 +51,7 @@ func init() {
 		Name:         "redis",
 		Summary:      "Redis Streams: a consumer group read against demand (source) and XADD (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)

@@ -62,10 +62,10 @@ func init() {
 // NewSource is the stdin source over r, configured by the stdin fields.
 // It does not close r.
 func NewSource(r io.Reader, cfg registry.Config, env registry.Env) *lines.Source {
-	return lines.NewSource(r, lines.Options{
+	return lines.NewSource(r, lines.FromEnv(lines.Options{
 		Name: "stdin", Topic: "stdin", MaxLineBytes: cfg.Int("max_line_bytes"),
-		ChunkBytes: chunkBytes, Logger: env.Logger,
-	})
+		ChunkBytes: chunkBytes,
+	}, env))
 }
 
 // NewSink is the stdout sink over w, configured by the stdout fields.
