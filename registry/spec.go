@@ -178,7 +178,9 @@ type Middleware struct {
 	Name      string
 	Wrap      func(next Handler) Handler
 	WrapWrite func(next Writer) Writer
-	OnAck     func(t *message.Tracker)
+	// OnSettle runs once per source message when it is settled: acked
+	// (t.Failure() nil), or failed (dead-lettered, discarded or nacked).
+	OnSettle func(t *message.Tracker)
 }
 
 // Build is what a spec's Build gets besides its value.

@@ -40,6 +40,11 @@ func (p *Pipeline) failAs(m *message.Message, f message.Failure) {
 // settle runs once per source message, when nothing derived from it is
 // in flight: ack it, or dead-letter it, or discard or nack it.
 func (p *Pipeline) settle(t *message.Tracker) {
+	defer func() {
+		for _, h := range p.onSettle {
+			h(t)
+		}
+	}()
 	if f := t.Failure(); f != nil {
 		switch {
 		case p.dlqEdge != nil && p.toDeadLetter(t, f):
@@ -51,9 +56,6 @@ func (p *Pipeline) settle(t *message.Tracker) {
 		return
 	}
 	p.source.Ack(t.Source())
-	for _, h := range p.onAck {
-		h(t)
-	}
 	if t.WasDelivered() {
 		p.acked.Add(1)
 		p.outcome.acked.Inc()

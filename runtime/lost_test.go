@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,5 +131,67 @@ func TestLineOverMaxLineBytesIsDeadLetteredOrLost(t *testing.T) {
 	sum = runFlow(t, strings.ReplaceAll(src, "ll-out", "ll-out2"))
 	if sum.In != 3 || sum.Out != 2 || sum.Discarded != 1 || sum.Lost != 1 || !sum.Undelivered() {
 		t.Fatalf("without a dead letter: summary %+v", sum)
+	}
+}
+
+// dedupe: a copy arriving while the first is in flight waits for the
+// first's outcome. Four lines repeating line 1 at line 3 give three
+// outputs, though line 3 is read in the same chunk as line 1.
+func TestDedupeDropsACopyOfAMessageInFlight(t *testing.T) {
+	newSource(t, "dd4", `{"id":1}`, `{"id":2}`, `{"id":1}`, `{"id":4}`)
+	sink := newSink(t, "dd4-out")
+	sum := runFlow(t, `
+version: 1
+name: dd4
+source: {tsrc: {name: dd4}}
+middleware:
+  - dedupe: {key: string(payload.id)}
+sink: {tsink: {name: dd4-out}}
+`)
+	if got := sink.bodies(); !slices.Equal(got, []string{`{"id":1}`, `{"id":2}`, `{"id":4}`}) || sum.Filtered != 1 {
+		t.Fatalf("sink got %q, summary %+v", got, sum)
+	}
+}
+
+// 200 messages over 50 keys, four processors (shared lane, and lanes by
+// key): exactly one output per key.
+func TestDedupeUnderConcurrencyGivesOneOutputPerKey(t *testing.T) {
+	var bodies []string
+	for i := range 200 {
+		bodies = append(bodies, `{"id":`+strconv.Itoa(i%50)+`}`)
+	}
+	for name, extra := range map[string]string{"shared": "", "lanes": "partition_by: string(payload.id)\n"} {
+		t.Run(name, func(t *testing.T) {
+			newSource(t, "dd50-"+name, bodies...)
+			sink := newSink(t, "dd50-out-"+name)
+			sum := runFlow(t, "version: 1\nname: dd50\nconcurrency: 4\nmax_demand: 16\n"+extra+
+				"source: {tsrc: {name: dd50-"+name+"}}\nmiddleware:\n  - dedupe: {key: string(payload.id)}\nsink: {tsink: {name: dd50-out-"+name+"}}\n")
+			got := sink.bodies()
+			slices.Sort(got)
+			distinct := len(slices.Compact(slices.Clone(got)))
+			if len(got) != 50 || distinct != 50 || sum.Filtered != 150 || sum.Acked != 50 {
+				t.Fatalf("%d outputs (%d distinct), summary %+v", len(got), distinct, sum)
+			}
+		})
+	}
+}
+
+// When the first copy fails, the copy that waited for it is handled.
+func TestDedupeHandlesTheCopyWhenTheFirstFailed(t *testing.T) {
+	newSource(t, "ddf", `{"id":1,"v":"x"}`, `{"id":1,"v":2}`)
+	sink, dlq := newSink(t, "ddf-out"), newSink(t, "ddf-dlq")
+	runFlow(t, `
+version: 1
+name: ddf
+source: {tsrc: {name: ddf}}
+middleware:
+  - dedupe: {key: string(payload.id)}
+stages:
+  - map: payload.v + 1
+sink: {tsink: {name: ddf-out}}
+dead_letter: {tsink: {name: ddf-dlq}}
+`)
+	if got := sink.bodies(); !slices.Equal(got, []string{"3"}) || len(dlq.messages()) != 1 {
+		t.Fatalf("sink got %q, dead letters %d", got, len(dlq.messages()))
 	}
 }

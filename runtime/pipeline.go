@@ -76,7 +76,7 @@ type Pipeline struct {
 
 	handler    registry.Handler
 	stageStats []stageMetrics // of the per-message stages, in order
-	onAck      []func(*message.Tracker)
+	onSettle   []func(*message.Tracker)
 	settleFn   func(*message.Tracker)
 	outcome    outcomes
 	ready      atomic.Bool
@@ -103,8 +103,8 @@ func New(f *compiler.Flow, opts Options) *Pipeline {
 	p.outcome = p.metrics.outcomes(f.Name)
 	p.settleFn = p.settle
 	for _, mw := range f.Middleware {
-		if mw.OnAck != nil {
-			p.onAck = append(p.onAck, mw.OnAck)
+		if mw.OnSettle != nil {
+			p.onSettle = append(p.onSettle, mw.OnSettle)
 		}
 	}
 	return p
