@@ -55,6 +55,9 @@ func run(args []string, io IO) int {
 		return ExitFailure
 	}
 
+	for _, w := range flow.Warnings {
+		logger.Warn(w.String())
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := runtime.Options{Logger: logger, Metrics: reg, DrainTimeout: *drain}

@@ -301,3 +301,13 @@ func TestRunExitsNonZeroWhenMessagesAreLost(t *testing.T) {
 		t.Fatalf("run --help (%v) does not document the exit codes:\n%s", err, out)
 	}
 }
+
+// validate warns (exit 0) when a source that redelivers has no dead letter.
+func TestValidateWarnsWithoutDeadLetter(t *testing.T) {
+	flow := write(t, "k.yaml", "version: 1\nname: k\nsource: {kafka: {brokers: [\"127.0.0.1:1\"], topic: in, group: g}}\nsink: {stdout: {}}\n")
+	out, err := exec.Command(binary, "validate", flow).CombinedOutput()
+	if exitCode(err) != 0 || !strings.Contains(string(out), "warning: source.kafka: the flow has no dead_letter") ||
+		!strings.Contains(string(out), "k.yaml: ok") {
+		t.Fatalf("exit %d:\n%s", exitCode(err), out)
+	}
+}
