@@ -2,10 +2,12 @@
 //
 // As a source it reads {path} line by line: one message per line, with
 // Topic = the path and ID = Offset = the line number (counting from 1).
-// The trailing "\n" or "\r\n" is not part of a message, empty lines are
-// skipped (their numbers are not reused), a last line without "\n" is
-// still read, and the source ends with io.EOF at the end of the file. A
-// line is never decoded here: the flow's codec does that.
+// The "\n" ending a line is not part of a message, nor the "\r" of
+// "\r\n" unless the codec is bytes (byte-exact); empty lines are
+// messages, except with the json codec, which skips blank lines (their
+// numbers are not reused; they are counted and logged). A last line
+// without "\n" is still read, and the source ends with io.EOF at the end
+// of the file. A line is never decoded here: the flow's codec does that.
 //
 // A file cannot take a message back: Ack does nothing and Nack (a failed
 // message without a dead letter) logs a warning with the line number so
@@ -37,7 +39,7 @@ func init() {
 			{Name: "path", Type: registry.String, Required: true,
 				Doc: "the file to read; relative paths start from the working directory"},
 			{Name: "max_line_bytes", Type: registry.Size, Default: lines.DefaultMaxLineBytes, Min: registry.F(1),
-				Doc: "longest line read; a longer one is skipped and logged as an error (messages over the flow's max_message_bytes go to the dead letter)"},
+				Doc: "longest line read; a longer one fails like any message (dead letter, or counted as lost) with its first max_line_bytes bytes and the reason (messages over the flow's max_message_bytes fail the same way)"},
 		},
 		SinkFields: []registry.Field{
 			{Name: "path", Type: registry.String, Required: true,
