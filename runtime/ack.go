@@ -40,28 +40,27 @@ func (p *Pipeline) failAs(m *message.Message, f message.Failure) {
 // settle runs once per source message, when nothing derived from it is
 // in flight: ack it, or dead-letter it, or discard or nack it.
 func (p *Pipeline) settle(t *message.Tracker) {
-	defer func() {
-		for _, h := range p.onSettle {
-			h(t)
+	switch f := t.Failure(); {
+	case f == nil:
+		p.source.Ack(t.Source())
+		if t.WasDelivered() {
+			p.acked.Add(1)
+			p.outcome.acked.Inc()
+		} else {
+			p.filtered.Add(1)
+			p.outcome.filtered.Inc()
 		}
-	}()
-	if f := t.Failure(); f != nil {
-		switch {
-		case p.dlqEdge != nil && p.toDeadLetter(t, f):
-		case f.Permanent:
-			p.discard(t, f)
-		default:
+	case p.dlqEdge != nil:
+		if !p.toDeadLetter(t, f) { // the drain timed out: leave it to redelivery
 			p.nack(t, f.Err)
 		}
-		return
+	case f.Permanent:
+		p.discard(t, f)
+	default:
+		p.nack(t, f.Err)
 	}
-	p.source.Ack(t.Source())
-	if t.WasDelivered() {
-		p.acked.Add(1)
-		p.outcome.acked.Inc()
-	} else {
-		p.filtered.Add(1)
-		p.outcome.filtered.Inc()
+	for _, h := range p.onSettle {
+		h(t)
 	}
 }
 
