@@ -195,3 +195,24 @@ dead_letter: {tsink: {name: ddf-dlq}}
 		t.Fatalf("sink got %q, dead letters %d", got, len(dlq.messages()))
 	}
 }
+
+// Behind a batch stage the first copy waits in an open batch: its copy
+// waits with it until the batch's timeout flushes it, and the flow ends.
+func TestDedupeCopyBehindAnOpenBatchDoesNotDeadlock(t *testing.T) {
+	newSource(t, "ddb", `{"id":1}`, `{"id":2}`, `{"id":1}`)
+	sink := newSink(t, "ddb-out")
+	sum := runFlow(t, `
+version: 1
+name: ddb
+concurrency: 1
+source: {tsrc: {name: ddb}}
+middleware:
+  - dedupe: {key: string(payload.id)}
+stages:
+  - batch: {size: 100, timeout: 20ms}
+sink: {tsink: {name: ddb-out}}
+`)
+	if got := sink.bodies(); len(got) != 2 || sum.Filtered != 1 || sum.Acked != 2 {
+		t.Fatalf("sink got %q, summary %+v", got, sum)
+	}
+}
