@@ -17,6 +17,7 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	name, args, summary string
+	epilog              string // ends the help: what the flags cannot say
 	io                  IO
 }
 

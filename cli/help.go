@@ -31,6 +31,7 @@ func (fs *flagSet) printHelp(w io.Writer) {
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\nFlags:\n%s\n", strings.Join(lines, "\n"))
 	}
+	fmt.Fprint(w, fs.epilog)
 }
 
 func capitalize(s string) string {

@@ -26,6 +26,7 @@ const DefaultHTTPAddr = "127.0.0.1:9464"
 
 func run(args []string, io IO) int {
 	fs := newFlags("run", io, "[flags] FILE")
+	fs.epilog = runExitCodes
 	httpAddr := fs.String("http-addr", envOr("FLOWRUN_HTTP_ADDR", DefaultHTTPAddr),
 		`address for /metrics, /healthz, /readyz (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
@@ -58,6 +59,9 @@ func run(args []string, io IO) int {
 		return ExitFailure
 	}
 
+	for _, w := range flow.Warnings {
+		logger.Warn(w.String())
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := runtime.Options{Logger: logger, Metrics: reg, DrainTimeout: *drain}
@@ -101,6 +105,9 @@ func run(args []string, io IO) int {
 	if err != nil {
 		logger.Error("flow failed", "error", err)
 		return ExitFailure
+	}
+	if sum.Undelivered() {
+		return ExitUndelivered
 	}
 	return ExitOK
 }
@@ -168,8 +175,8 @@ func printSummary(io IO, name string, s runtime.Summary) {
 	}
 	note := ""
 	if s.DrainTimeout {
-		note = " (drain timed out: unacked messages will be redelivered)"
+		note = " (drain timed out: unacked messages are redelivered if the source can)"
 	}
-	fmt.Fprintf(io.Stderr, "flowrun: %s: in %d, out %d, filtered %d, dead-lettered %d, nacked %d in %s (%.0f msgs/s)%s\n",
-		name, s.In, s.Out, s.Filtered, s.DeadLettered, s.Nacked, s.Elapsed.Round(time.Millisecond), rate, note)
+	fmt.Fprintf(io.Stderr, "flowrun: %s: in %d, out %d, filtered %d, dead-lettered %d, nacked %d, discarded %d, lost %d in %s (%.0f msgs/s)%s\n",
+		name, s.In, s.Out, s.Filtered, s.DeadLettered, s.Nacked, s.Discarded, s.Lost, s.Elapsed.Round(time.Millisecond), rate, note)
 }

@@ -93,7 +93,7 @@ sink:
 			t.Errorf("no %q line in:\n%s", want, stderr.String())
 		}
 	}
-	if sum := msgs["flow finished"]; sum != nil && (sum["in"] != 30.0 || sum["nacked"] != 30.0 || sum["flow"] != "jsonlogs") {
+	if sum := msgs["flow finished"]; sum != nil && (sum["in"] != 30.0 || sum["nacked"].(float64)+sum["discarded"].(float64) != 30.0 || sum["flow"] != "jsonlogs") {
 		t.Errorf("summary %v", sum)
 	}
 }

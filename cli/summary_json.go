@@ -14,6 +14,6 @@ func logSummary(logger *slog.Logger, flow string, s runtime.Summary) {
 		rate = float64(s.In) / s.Elapsed.Seconds()
 	}
 	logger.Info("flow finished", "flow", flow, "in", s.In, "out", s.Out, "filtered", s.Filtered,
-		"dead_lettered", s.DeadLettered, "nacked", s.Nacked, "elapsed", s.Elapsed.String(),
+		"dead_lettered", s.DeadLettered, "nacked", s.Nacked, "discarded", s.Discarded, "lost", s.Lost, "elapsed", s.Elapsed.String(),
 		"msgs_per_s", int64(rate), "drain_timed_out", s.DrainTimeout)
 }

@@ -23,10 +23,15 @@ func validate(args []string, io IO) int {
 		return fs.exit(err)
 	}
 	var all diag.List
+	errs := 0
 	for _, file := range files {
 		flow, ds := compiler.CompileFile(file)
 		if flow != nil && *connect {
 			ds = append(ds, checkConnections(flow)...)
+		}
+		errs += len(ds)
+		if flow != nil {
+			ds = append(ds, flow.Warnings...)
 		}
 		all = append(all, ds...)
 	}
@@ -43,15 +48,15 @@ func validate(args []string, io IO) int {
 		for _, d := range shown {
 			fmt.Fprintln(io.Stdout, d.String())
 		}
-		if len(all) == 0 {
+		if errs == 0 {
 			for _, f := range files {
 				fmt.Fprintf(io.Stderr, "%s: ok\n", f)
 			}
 		} else {
-			fmt.Fprintf(io.Stderr, "%d problem(s) in %d file(s)\n", len(all), len(files))
+			fmt.Fprintf(io.Stderr, "%d problem(s) in %d file(s)\n", errs, len(files))
 		}
 	}
-	if len(all) > 0 {
+	if errs > 0 {
 		return ExitFailure
 	}
 	return ExitOK

@@ -110,7 +110,21 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 		return nil, c.ds
 	}
 	out.Graph = buildGraph(out)
+	out.Warnings = warnings(out)
 	return out, nil
+}
+
+// warnings are what validate reports about a valid flow that may not do
+// what its author expects.
+func warnings(f *Flow) diag.List {
+	var ws diag.List
+	if f.Source.Spec.Redelivers && f.DeadLetter == nil {
+		ws.Add(diag.Diagnostic{Pos: f.Source.Pos, Path: "source." + f.Source.Kind, Warning: true,
+			Message: "the flow has no dead_letter: a message a sink keeps failing is redelivered by the source again and again " +
+				"(holding up its partition), and one that fails for good (a payload that does not decode) is discarded and counted as lost; " +
+				"add a dead_letter to keep failed messages"})
+	}
+	return ws
 }
 
 // connector checks one connector against its spec; codec is its codec

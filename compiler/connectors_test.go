@@ -26,6 +26,7 @@ func init() {
 		Summary:      "a broker stand-in: source and sink",
 		SourceFields: queueFields,
 		SinkFields:   queueFields,
+		Redelivers:   true,
 		Source:       testSource,
 		Sink:         testSink,
 	})

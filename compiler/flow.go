@@ -33,7 +33,10 @@ type Flow struct {
 	Steps      []*Step                // per-message stages, run by the processors
 	Batch      *Batch                 // nil without a batch stage; always the last stage
 	Sinks      []*Connector           // index = registry.Message.Route
-	DeadLetter *Connector             // nil: failures are nacked
+	DeadLetter *Connector             // nil: failures are nacked, or discarded when permanent
+	// Warnings are diagnostics about a valid flow (no dead_letter for a
+	// source that redelivers): validate prints them, run logs them.
+	Warnings diag.List
 
 	// NeedsPayload is true when any expression, a reduce or a stage kind
 	// that ReadsPayload reads the payload; else

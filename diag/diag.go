@@ -33,6 +33,8 @@ type Diagnostic struct {
 	Path    string `json:"path,omitempty"` // value path such as stages[2].filter
 	Message string `json:"message"`
 	Snippet string `json:"snippet,omitempty"`
+	// Warning marks a diagnostic about a valid flow: reported, not failed.
+	Warning bool `json:"warning,omitempty"`
 }
 
 // String renders file:line:col: path: message, then the snippet indented.
@@ -41,6 +43,9 @@ func (d Diagnostic) String() string {
 	if d.Pos != (Pos{}) { // a summary line has no position
 		b.WriteString(d.Pos.String())
 		b.WriteString(": ")
+	}
+	if d.Warning {
+		b.WriteString("warning: ")
 	}
 	if d.Path != "" {
 		b.WriteString(d.Path)

@@ -14,6 +14,10 @@ type Message struct {
 	Topic string
 	Meta  map[string]string
 	Raw   []byte // bytes as read from the source; never modified
+	// Err, set by a source, marks a message it could not read whole (a
+	// line over max_line_bytes, Raw holding its start): the runtime fails
+	// it at once, in stage "source", like any failure (dead letter, nack).
+	Err error
 
 	Payload any  // decoded Raw, valid when Decoded
 	Decoded bool // Payload holds the decoded Raw (or a stage's value)

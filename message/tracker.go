@@ -29,6 +29,10 @@ type Failure struct {
 	Err      error
 	Stage    string
 	Attempts int
+	// Permanent: handling the same message again fails the same way (a
+	// payload that does not decode, an expression's type error), so
+	// redelivering it is pointless.
+	Permanent bool
 }
 
 // NewTracker starts tracking src with one message in flight (src itself).

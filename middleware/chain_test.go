@@ -33,7 +33,7 @@ func tracing(name string, log *[]string) *registry.Middleware {
 
 func TestChainFirstIsOutermost(t *testing.T) {
 	var log []string
-	onlyAck := &registry.Middleware{Name: "ack-only", OnAck: func(*message.Tracker) {}}
+	onlyAck := &registry.Middleware{Name: "settle-only", OnSettle: func(*message.Tracker) {}}
 	h, w := Chain([]*registry.Middleware{tracing("a", &log), onlyAck, tracing("b", &log)},
 		func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 			log = append(log, "handler")

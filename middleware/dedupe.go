@@ -16,7 +16,8 @@ func init() {
 	registry.RegisterMiddleware(&registry.MiddlewareSpec{
 		Name: "dedupe",
 		Summary: "drops a message whose key was seen on a message acknowledged within ttl " +
-			"(a key is remembered only once its message is acked, so a failed message is processed again when redelivered)",
+			"(a key is remembered only once its message is acked, so a failed message is processed again when redelivered; " +
+			"a copy arriving while the first is still in flight waits for the first's outcome: dropped if it was acked, processed if it failed)",
 		Example: "dedupe: {key: meta.event_id, ttl: 10m}",
 		Value: registry.Field{Type: registry.Object, Fields: []registry.Field{
 			{Name: "key", Type: registry.Expr, Scope: expression.MessageScope, Required: true,
@@ -50,15 +51,21 @@ func buildDedupe(_ *registry.Build, value any) (*registry.Middleware, error) {
 // dedupe remembers the keys of acked messages. Since every key lives for
 // the same ttl, the list in remembering order is also in expiry order:
 // expired and evicted keys are both taken from its front.
+//
+// It also knows the keys of messages in flight (handled, not yet
+// settled). A copy of one waits for the first's outcome instead of going
+// through beside it: dropped once the first is acked, handled if the
+// first failed. In flight keys are at most the flow's in-flight messages.
 type dedupe struct {
 	key     *expression.Program
 	ttl     time.Duration
 	maxKeys int
 	now     func() time.Time
 
-	mu    sync.Mutex
-	keys  map[string]*list.Element // of *seenKey
-	order list.List                // oldest first
+	mu       sync.Mutex
+	keys     map[string]*list.Element // of *seenKey
+	order    list.List                // oldest first
+	inFlight map[string]*inFlight
 }
 
 type seenKey struct {
@@ -66,12 +73,20 @@ type seenKey struct {
 	expires time.Time
 }
 
+// inFlight is a key whose first message is being handled; done is
+// closed when that message is settled.
+type inFlight struct {
+	owner *message.Tracker
+	done  chan struct{}
+}
+
 func newDedupe(key *expression.Program, ttl time.Duration, maxKeys int, now func() time.Time) *dedupe {
-	return &dedupe{key: key, ttl: ttl, maxKeys: maxKeys, now: now, keys: map[string]*list.Element{}}
+	return &dedupe{key: key, ttl: ttl, maxKeys: maxKeys, now: now, keys: map[string]*list.Element{},
+		inFlight: map[string]*inFlight{}}
 }
 
 func (d *dedupe) middleware() *registry.Middleware {
-	return &registry.Middleware{Name: "dedupe", Wrap: d.wrap, OnAck: d.onAck}
+	return &registry.Middleware{Name: "dedupe", Wrap: d.wrap, OnSettle: d.onSettle}
 }
 
 func (d *dedupe) wrap(next registry.Handler) registry.Handler {
@@ -80,36 +95,82 @@ func (d *dedupe) wrap(next registry.Handler) registry.Handler {
 		if err != nil {
 			return out, fmt.Errorf("dedupe key %q: %w", d.key.Source, err)
 		}
-		if key != "" && d.seen(key) {
-			x.Logger.Debug("dropped duplicate", "flow", x.Flow, "dedupe_key", key, "id", m.ID)
-			return out, nil
+		if key == "" {
+			return next(x, m, out)
 		}
-		if m.Tracker != nil {
+		for {
+			dup, wait := d.claim(key, m.Tracker)
+			if dup {
+				x.Logger.Debug("dropped duplicate", "flow", x.Flow, "dedupe_key", key, "id", m.ID)
+				return out, nil
+			}
+			if wait == nil {
+				break
+			}
+			// The first copy may be among what this goroutine handled and
+			// has not sent on yet: send it, or it would never settle.
+			if x.Flush != nil {
+				x.Flush()
+			}
+			select {
+			case <-wait:
+			case <-x.Ctx.Done():
+				return out, fmt.Errorf("dedupe: waiting for the outcome of the first copy of %q: %w", key, x.Ctx.Err())
+			}
+		}
+		if m.Tracker == nil { // not tracked: nothing will settle it
+			defer d.release(key, nil, false)
+		} else {
 			m.Tracker.DedupeKey = key
 		}
 		return next(x, m, out)
 	}
 }
 
-// onAck remembers the key of a message handled without failure; a
-// dead-lettered one may succeed when a copy comes again.
-func (d *dedupe) onAck(t *message.Tracker) {
-	if t.DedupeKey != "" && t.Failure() == nil {
-		d.remember(t.DedupeKey)
+// claim decides on a message with key: a duplicate of one acked within
+// the ttl, or to wait until wait is closed, or (both zero) to be handled,
+// key then being in flight with t.
+func (d *dedupe) claim(key string, t *message.Tracker) (dup bool, wait <-chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.keys[key]; ok && d.now().Before(e.Value.(*seenKey).expires) {
+		return true, nil
+	}
+	if f, ok := d.inFlight[key]; ok {
+		if t != nil && f.owner == t { // the same message again (retry)
+			return false, nil
+		}
+		return false, f.done
+	}
+	d.inFlight[strings.Clone(key)] = &inFlight{owner: t, done: make(chan struct{})}
+	return false, nil
+}
+
+// onSettle remembers the key of a message handled without failure (a
+// dead-lettered one may succeed when a copy comes again) and lets the
+// copies waiting for it go on.
+func (d *dedupe) onSettle(t *message.Tracker) {
+	if t.DedupeKey != "" {
+		d.release(t.DedupeKey, t, t.Failure() == nil)
 	}
 }
 
-func (d *dedupe) seen(key string) bool {
+// release ends key's time in flight (when owned by t), remembering it
+// first when its message was acked.
+func (d *dedupe) release(key string, t *message.Tracker, acked bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.keys[key]
-	return ok && d.now().Before(e.Value.(*seenKey).expires)
+	if acked {
+		d.rememberLocked(key)
+	}
+	if f, ok := d.inFlight[key]; ok && f.owner == t {
+		delete(d.inFlight, key)
+		close(f.done)
+	}
 }
 
-func (d *dedupe) remember(key string) {
+func (d *dedupe) rememberLocked(key string) {
 	now := d.now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if e, ok := d.keys[key]; ok {
 		e.Value.(*seenKey).expires = now.Add(d.ttl)
 		d.order.MoveToBack(e)

@@ -51,18 +51,75 @@ func TestDedupeDropsOnlyAfterAck(t *testing.T) {
 	if !handle(t, h, first) || first.Tracker.DedupeKey != "e1" {
 		t.Fatalf("first copy not processed or key not set (%q)", first.Tracker.DedupeKey)
 	}
-	// A copy arriving while the first is in flight is processed: if the
-	// first fails, only the copy carries the event.
-	if !handle(t, h, event("e1")) {
-		t.Fatal("copy before ack was dropped")
-	}
-	d.middleware().OnAck(first.Tracker)
+	d.middleware().OnSettle(first.Tracker)
 	dup := event("e1")
 	if handle(t, h, dup) || dup.Tracker.DedupeKey != "" {
 		t.Fatal("copy after ack was not dropped, or was marked to be remembered")
 	}
-	if !handle(t, h, event("e2")) || calls != 3 {
-		t.Fatalf("calls = %d, want 3 (e1, e1 before ack, e2)", calls)
+	if !handle(t, h, event("e2")) || calls != 2 {
+		t.Fatalf("calls = %d, want 2 (e1, e2)", calls)
+	}
+}
+
+// A copy arriving while the first is in flight waits for the first's
+// outcome: dropped when it is acked, handled when it failed. It sends on
+// what its goroutine handled before waiting (the first may be there).
+func TestDedupeInFlightCopyWaitsForTheFirst(t *testing.T) {
+	for _, firstFails := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first acked", true: "first failed"}[firstFails], func(t *testing.T) {
+			d, _ := newTestDedupe(t, "meta.event_id", time.Minute, 10)
+			mw := d.middleware()
+			calls := 0
+			h := mw.Wrap(passThrough(&calls))
+			first := event("e1")
+			if !handle(t, h, first) {
+				t.Fatal("first copy not processed")
+			}
+			flushed := make(chan struct{})
+			x := newExec(context.Background())
+			x.Flush = func() { close(flushed) }
+			copyDone := make(chan bool)
+			go func() {
+				out, err := h(x, event("e1"), nil)
+				if err != nil {
+					t.Error(err)
+				}
+				copyDone <- len(out) == 1
+			}()
+			<-flushed // the copy waits now
+			if firstFails {
+				first.Tracker.Failed(message.Failure{Err: errors.New("sink down")})
+			}
+			mw.OnSettle(first.Tracker)
+			if handled := <-copyDone; handled != firstFails {
+				t.Fatalf("copy handled = %v, want %v", handled, firstFails)
+			}
+		})
+	}
+}
+
+// A wait ends with the flow's work context (the drain timed out).
+func TestDedupeWaitEndsWithTheContext(t *testing.T) {
+	d, _ := newTestDedupe(t, "meta.event_id", time.Minute, 10)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+	handle(t, h, event("e1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	x := newExec(ctx)
+	x.Flush = cancel
+	if _, err := h(x, event("e1"), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// The same message handled again (the retry middleware) is not its own duplicate.
+func TestDedupeRetryOfTheSameMessageGoesOn(t *testing.T) {
+	d, _ := newTestDedupe(t, "meta.event_id", time.Minute, 10)
+	calls := 0
+	h := d.middleware().Wrap(passThrough(&calls))
+	m := event("e1")
+	if !handle(t, h, m) || !handle(t, h, m) || calls != 2 {
+		t.Fatalf("a retry of the first copy did not go on (calls %d)", calls)
 	}
 }
 
@@ -81,19 +138,15 @@ func TestDedupeProcessesRedeliveredFailure(t *testing.T) {
 	if _, err := h(newExec(context.Background()), m, nil); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the handler's error", err)
 	}
-	// The runtime nacks (no OnAck); the broker redelivers.
+	// The runtime settles it failed (dead letter or nack); a copy is handled.
+	m.Tracker.Failed(message.Failure{Err: boom})
+	mw.OnSettle(m.Tracker)
 	fail = false
 	redelivered := event("e1")
 	if !handle(t, h, redelivered) {
 		t.Fatal("redelivered message was dropped")
 	}
-	// A dead-lettered message is acked with a failure: not remembered either.
-	m.Tracker.Failed(message.Failure{Err: boom})
-	mw.OnAck(m.Tracker)
-	if !handle(t, h, event("e1")) {
-		t.Fatal("a copy of a dead-lettered message was dropped")
-	}
-	mw.OnAck(redelivered.Tracker)
+	mw.OnSettle(redelivered.Tracker)
 	if handle(t, h, event("e1")) {
 		t.Fatal("copy after a successful ack was not dropped")
 	}
@@ -105,19 +158,22 @@ func TestDedupeForgetsAfterTTL(t *testing.T) {
 	h := d.middleware().Wrap(passThrough(&calls))
 	m := event("e1")
 	handle(t, h, m)
-	d.onAck(m.Tracker)
+	d.onSettle(m.Tracker)
 	clock.advance(10*time.Minute - time.Second)
 	if handle(t, h, event("e1")) {
 		t.Fatal("dropped nothing within the ttl")
 	}
 	clock.advance(time.Second)
-	if !handle(t, h, event("e1")) {
+	again := event("e1")
+	if !handle(t, h, again) {
 		t.Fatal("still dropped once the ttl passed")
 	}
+	again.Tracker.Failed(message.Failure{Err: errors.New("x")})
+	d.onSettle(again.Tracker)
 	// Expired keys are swept when another key is remembered.
 	other := event("e2")
 	handle(t, h, other)
-	d.onAck(other.Tracker)
+	d.onSettle(other.Tracker)
 	if n := d.size(); n != 1 {
 		t.Fatalf("%d keys held, want 1 (e1 expired)", n)
 	}
@@ -127,15 +183,15 @@ func TestDedupeEvictsOldestBeyondMaxKeys(t *testing.T) {
 	d, clock := newTestDedupe(t, "meta.event_id", time.Hour, 2)
 	calls := 0
 	h := d.middleware().Wrap(passThrough(&calls))
-	// a is acked twice (two copies were in flight at once): b becomes the oldest.
-	a1, a2, b, c := event("a"), event("a"), event("b"), event("c")
-	for _, m := range []*message.Message{a1, a2, b, c} {
-		if !handle(t, h, m) {
-			t.Fatal("nothing is acked yet: nothing may be dropped")
+	// a is remembered twice (its tracker settled again): b becomes the oldest.
+	a := event("a")
+	for _, m := range []*message.Message{a, event("b"), a, event("c")} {
+		if m != a || m.Tracker.DedupeKey == "" {
+			if !handle(t, h, m) {
+				t.Fatalf("%s: nothing is remembered yet: nothing may be dropped", m.ID)
+			}
 		}
-	}
-	for _, m := range []*message.Message{a1, b, a2, c} {
-		d.onAck(m.Tracker)
+		d.onSettle(m.Tracker)
 		clock.advance(time.Second)
 	}
 	if n := d.size(); n != 2 {
@@ -157,7 +213,7 @@ func TestDedupeEmptyKeyIsNeverADuplicate(t *testing.T) {
 		if !handle(t, h, m) {
 			t.Fatal("message without a key was dropped")
 		}
-		d.onAck(m.Tracker)
+		d.onSettle(m.Tracker)
 	}
 	if d.size() != 0 {
 		t.Fatal("an empty key was remembered")
@@ -192,7 +248,7 @@ func TestDedupeConcurrentUse(t *testing.T) {
 				if _, err := h(x, m, nil); err != nil {
 					t.Error(err)
 				}
-				mw.OnAck(m.Tracker)
+				mw.OnSettle(m.Tracker)
 			}
 		})
 	}
@@ -205,8 +261,8 @@ func TestDedupeConcurrentUse(t *testing.T) {
 func TestDedupeBuildsFromConfig(t *testing.T) {
 	p, _ := expression.Compile("meta.event_id", expression.MessageScope)
 	mw := build(t, "dedupe", registry.Config{"key": p, "ttl": time.Minute, "max_keys": 5})
-	if mw.Wrap == nil || mw.OnAck == nil {
-		t.Fatal("dedupe must wrap the handler and observe acks")
+	if mw.Wrap == nil || mw.OnSettle == nil {
+		t.Fatal("dedupe must wrap the handler and observe settlements")
 	}
 	if _, err := buildErr("dedupe", registry.Config{"key": p, "ttl": time.Minute, "max_keys": 0}); err == nil {
 		t.Fatal("want an error for max_keys 0")

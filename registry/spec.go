@@ -51,6 +51,11 @@ type ConnectorSpec struct {
 	// (naming the field) so the diagnostic points there.
 	ValidateSource func(cfg Config) error
 	ValidateSink   func(cfg Config) error
+	// Redelivers is true for a source that hands a nacked message out
+	// again (a broker, a webhook whose caller retries). Without it a
+	// failed message that has no dead letter is lost: the run counts it
+	// and exits non-zero, and validate does not warn about dead_letter.
+	Redelivers bool
 	// Check, when set, tries to reach the server and the topic/queue
 	// (`flowrun validate --connect`) without consuming or producing.
 	Check func(ctx context.Context, cfg Config, env Env) error
@@ -71,6 +76,9 @@ type Env struct {
 	// its broker's own knob (prefetch, max ack pending) so memory stays
 	// bounded however much the broker holds.
 	MaxInFlight int
+	// Codec is the source's codec: a line source keeps every byte of a
+	// line for bytes, and skips blank lines only for json.
+	Codec message.Codec
 }
 
 // Source reads messages against demand. Ack and Nack may be called from
@@ -87,6 +95,15 @@ type Source interface {
 	// broker can.
 	Nack(m *message.Message, err error)
 	Close() error
+}
+
+// Rejecter is implemented by a source that can refuse a message for
+// good, when it failed in a way no redelivery can fix (a payload that
+// does not decode) and the flow has no dead letter: a webhook answers its
+// caller with an error. The runtime acks such a message at any other
+// source, so a partition moves on instead of redelivering it forever.
+type Rejecter interface {
+	Reject(m *message.Message, err error)
 }
 
 // PartitionOrdered is implemented by sources whose messages must stay in
@@ -161,7 +178,9 @@ type Middleware struct {
 	Name      string
 	Wrap      func(next Handler) Handler
 	WrapWrite func(next Writer) Writer
-	OnAck     func(t *message.Tracker)
+	// OnSettle runs once per source message when it is settled: acked
+	// (t.Failure() nil), or failed (dead-lettered, discarded or nacked).
+	OnSettle func(t *message.Tracker)
 }
 
 // Build is what a spec's Build gets besides its value.

@@ -1,53 +1,101 @@
 package runtime
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"strconv"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
 )
 
 // fail settles m (and every source message it was reduced from) as
-// finally failed in stage.
+// finally failed in stage. The failure is permanent, since handling the
+// same message again fails the same way (decoding, expressions and
+// encoding depend on the message alone), unless a context ended it.
 func (p *Pipeline) fail(m *message.Message, stage string, err error, attempts int) {
+	transient := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	p.failAs(m, message.Failure{Err: err, Stage: stage, Attempts: attempts, Permanent: !transient})
+}
+
+// failWrite settles m as failed by a sink write, which a later write may
+// do better unless the sink said it is permanent (backoff.Permanent).
+func (p *Pipeline) failWrite(m *message.Message, sink string, err error, attempts int) {
+	var permanent *backoff.PermanentError
+	p.failAs(m, message.Failure{Err: err, Stage: sink, Attempts: attempts, Permanent: errors.As(err, &permanent)})
+}
+
+func (p *Pipeline) failAs(m *message.Message, f message.Failure) {
 	if p.work != nil && p.work.Err() != nil {
 		// The drain timed out and work was cancelled: this is not the
 		// message's failure. Leave it unacked; the source redelivers it.
 		return
 	}
-	p.emit(Event{Kind: EventStageException, Stage: stage, Err: err, Count: 1})
-	f := message.Failure{Err: err, Stage: stage, Attempts: attempts}
+	p.emit(Event{Kind: EventStageException, Stage: f.Stage, Err: f.Err, Count: 1})
 	m.Trackers(func(t *message.Tracker) { t.Failed(f) })
 }
 
 // settle runs once per source message, when nothing derived from it is
-// in flight: ack it, or dead-letter it, or nack it.
+// in flight: ack it, or dead-letter it, or discard or nack it.
 func (p *Pipeline) settle(t *message.Tracker) {
-	if f := t.Failure(); f != nil {
-		if p.dlqEdge != nil && p.toDeadLetter(t, f) {
-			return
+	switch f := t.Failure(); {
+	case f == nil:
+		p.source.Ack(t.Source())
+		if t.WasDelivered() {
+			p.acked.Add(1)
+			p.outcome.acked.Inc()
+		} else {
+			p.filtered.Add(1)
+			p.outcome.filtered.Inc()
 		}
-		p.nack(t, f.Stage, f.Err, "message failed; nacked (no dead letter)")
-		return
+	case p.dlqEdge != nil:
+		if !p.toDeadLetter(t, f) { // the drain timed out: leave it to redelivery
+			p.nack(t, f)
+		}
+	case f.Permanent:
+		p.discard(t, f)
+	default:
+		p.nack(t, f)
 	}
-	p.source.Ack(t.Source())
-	for _, h := range p.onAck {
+	for _, h := range p.onSettle {
 		h(t)
-	}
-	if t.WasDelivered() {
-		p.acked.Add(1)
-		p.outcome.acked.Inc()
-	} else {
-		p.filtered.Add(1)
-		p.outcome.filtered.Inc()
 	}
 }
 
-// nack gives t back to its source, which redelivers it if it can, and
-// logs why (rate-limited per stage and error kind).
-func (p *Pipeline) nack(t *message.Tracker, stage string, err error, why string) {
-	p.fails.Log(slog.LevelWarn, failKey("nacked", stage, err), why, "stage", stage, "id", t.Source().ID, "error", err)
+// discard settles a message that failed for good and has no dead letter
+// to go to. Redelivering it would fail it again, forever, and hold up
+// its partition: it is logged, counted as lost and acked (or rejected,
+// for a source that can say no to its sender), and the source moves on.
+func (p *Pipeline) discard(t *message.Tracker, f *message.Failure) {
+	p.fails.Log(slog.LevelWarn, failKey("discarded", f.Stage, f.Err),
+		"message failed for good and the flow has no dead_letter: discarded, counted as lost",
+		"stage", f.Stage, "id", t.Source().ID, "error", f.Err)
+	if r, ok := p.source.(registry.Rejecter); ok {
+		r.Reject(t.Source(), f.Err)
+	} else {
+		p.source.Ack(t.Source())
+	}
+	p.discarded.Add(1)
+	p.lost.Add(1)
+	p.outcome.discarded.Inc()
+}
+
+// nack gives t back to its source, which redelivers it if it can (else
+// it is lost, and counted so), and logs why, rate-limited per stage and
+// error kind.
+func (p *Pipeline) nack(t *message.Tracker, f *message.Failure) {
+	err := f.Err
+	if p.flow.Source.Spec.Redelivers {
+		p.fails.Log(slog.LevelWarn, failKey("nacked", f.Stage, err), "message failed; nacked so the source can redeliver it",
+			"stage", f.Stage, "id", t.Source().ID, "error", err)
+	} else {
+		p.fails.Log(slog.LevelWarn, failKey("lost", f.Stage, err), "message failed and the source cannot redeliver it: lost",
+			"stage", f.Stage, "id", t.Source().ID, "error", err)
+		p.lost.Add(1)
+	}
 	p.source.Nack(t.Source(), err)
 	p.nacked.Add(1)
 	p.outcome.nacked.Inc()

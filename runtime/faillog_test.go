@@ -89,10 +89,11 @@ stages:
     map: 'payload.x * 2'
 sink: {tsink: {name: fl-out}}
 `)
-	if sum.Nacked != 5000 || metricValue(t, reg, `flowrun_messages_total{flow="fl",outcome="nacked"}`) != 5000 {
+	// An expression's error cannot mend: without a dead letter, discarded.
+	if sum.Discarded != 5000 || metricValue(t, reg, `flowrun_messages_total{flow="fl",outcome="discarded"}`) != 5000 {
 		t.Fatalf("summary %+v: metrics and summary keep exact counts", sum)
 	}
-	lines, suppressed := failureLines(recs, "message failed; nacked")
+	lines, suppressed := failureLines(recs, "message failed for good")
 	for _, stage := range []string{"a", "b"} {
 		// Each failure is one line or one count, never two lines; each
 		// stage has its own burst (5) and one line with the count.
@@ -158,7 +159,7 @@ sink: {tsink: {name: pl-out}}
 			t.Errorf("no %q line with the flow's name in the flow's log: %v", want, recs)
 		}
 	}
-	if sum.Acked != 2 || sum.Nacked != 1 {
+	if sum.Acked != 2 || sum.Discarded != 1 { // a panic cannot mend: discarded, not nacked
 		t.Fatalf("summary %+v", sum)
 	}
 }

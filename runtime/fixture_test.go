@@ -34,6 +34,12 @@ func init() {
 			s, _ := fixtures.Load(c.String("name"))
 			return s.(registry.Source), nil
 		}})
+	// tredeliver is tsrc declared as a source that redelivers (a broker).
+	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tredeliver", SourceFields: named, Redelivers: true,
+		Source: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Source, error) {
+			s, _ := fixtures.Load(c.String("name"))
+			return s.(registry.Source), nil
+		}})
 	registry.RegisterConnector(&registry.ConnectorSpec{Name: "tsink", SinkFields: named,
 		Sink: func(_ context.Context, c registry.Config, _ registry.Env) (registry.Sink, error) {
 			s, _ := fixtures.Load(c.String("name"))

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		stageErrors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowrun_stage_errors_total", Help: "Failed attempts of a stage (before retries)."}, stage)),
 		messages: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowrun_messages_total", Help: "Source messages by final outcome: acked, nacked, dead_lettered, filtered."},
+			Name: "flowrun_messages_total", Help: "Source messages by final outcome: acked, filtered, dead_lettered, nacked, discarded (failed for good without a dead letter)."},
 			[]string{"flow", "outcome"})),
 		batchSize: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flowrun_batch_size", Help: "Messages per flushed batch.",
@@ -80,7 +80,7 @@ func (m *metrics) stage(flow, name string) stageMetrics {
 }
 
 // outcomes are the cached children of flowrun_messages_total.
-type outcomes struct{ acked, nacked, deadLettered, filtered prometheus.Counter }
+type outcomes struct{ acked, nacked, deadLettered, filtered, discarded prometheus.Counter }
 
 func (m *metrics) outcomes(flow string) outcomes {
 	return outcomes{
@@ -88,5 +88,6 @@ func (m *metrics) outcomes(flow string) outcomes {
 		nacked:       m.messages.WithLabelValues(flow, "nacked"),
 		deadLettered: m.messages.WithLabelValues(flow, "dead_lettered"),
 		filtered:     m.messages.WithLabelValues(flow, "filtered"),
+		discarded:    m.messages.WithLabelValues(flow, "discarded"),
 	}
 }

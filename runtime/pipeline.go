@@ -45,10 +45,20 @@ type Summary struct {
 	Acked        int64 // source messages acked after delivery
 	Filtered     int64 // source messages acked with nothing delivered
 	DeadLettered int64
-	Nacked       int64
+	Nacked       int64 // failed, without a dead letter, and handed back to the source
+	Discarded    int64 // failed for good, without a dead letter: acked so the source moves on
+	// Lost counts source messages that were not delivered and will not
+	// be: discarded ones, nacked ones and, at a drain timeout, unsettled
+	// ones, the last two only when the source cannot redeliver.
+	Lost         int64
 	Elapsed      time.Duration
-	DrainTimeout bool // the drain did not finish in time; unacked messages will be redelivered
+	DrainTimeout bool // the drain did not finish in time; unacked messages are redelivered if the source can
 }
+
+// Undelivered reports whether the run ended with messages neither
+// delivered nor settled for good: some were lost, or the drain timed out
+// with messages unacknowledged. A CLI exits non-zero for it.
+func (s Summary) Undelivered() bool { return s.Lost > 0 || s.DrainTimeout }
 
 // Pipeline runs one compiled flow once.
 type Pipeline struct {
@@ -68,12 +78,12 @@ type Pipeline struct {
 
 	handler    registry.Handler
 	stageStats []stageMetrics // of the per-message stages, in order
-	onAck      []func(*message.Tracker)
+	onSettle   []func(*message.Tracker)
 	settleFn   func(*message.Tracker)
 	outcome    outcomes
 	ready      atomic.Bool
 
-	in, out, acked, filtered, dead, nacked atomic.Int64
+	in, out, acked, filtered, dead, nacked, discarded, lost atomic.Int64
 }
 
 // New prepares a pipeline (metrics, middleware); it opens nothing.
@@ -96,8 +106,8 @@ func New(f *compiler.Flow, opts Options) *Pipeline {
 	p.outcome = p.metrics.outcomes(f.Name)
 	p.settleFn = p.settle
 	for _, mw := range f.Middleware {
-		if mw.OnAck != nil {
-			p.onAck = append(p.onAck, mw.OnAck)
+		if mw.OnSettle != nil {
+			p.onSettle = append(p.onSettle, mw.OnSettle)
 		}
 	}
 	return p
@@ -107,12 +117,14 @@ func New(f *compiler.Flow, opts Options) *Pipeline {
 // and DrainTimeout are set only in Run's result).
 func (p *Pipeline) Progress() Summary {
 	return Summary{In: p.in.Load(), Out: p.out.Load(), Acked: p.acked.Load(), Filtered: p.filtered.Load(),
-		DeadLettered: p.dead.Load(), Nacked: p.nacked.Load()}
+		DeadLettered: p.dead.Load(), Nacked: p.nacked.Load(), Discarded: p.discarded.Load(), Lost: p.lost.Load()}
 }
 
 // Settled is how many source messages are finished: acked, filtered,
-// dead-lettered or nacked.
-func (s Summary) Settled() int64 { return s.Acked + s.Filtered + s.DeadLettered + s.Nacked }
+// dead-lettered, nacked or discarded.
+func (s Summary) Settled() int64 {
+	return s.Acked + s.Filtered + s.DeadLettered + s.Nacked + s.Discarded
+}
 
 // Ready reports whether the pipeline has opened its connectors and is reading.
 func (p *Pipeline) Ready() bool { return p.ready.Load() }
@@ -200,6 +212,9 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	err := p.closeAll()
 	sum := p.Progress()
 	sum.Elapsed, sum.DrainTimeout = time.Since(start), timedOut
+	if timedOut && !p.flow.Source.Spec.Redelivers {
+		sum.Lost += sum.In - sum.Settled()
+	}
 	return sum, err
 }
 
@@ -215,7 +230,7 @@ func (p *Pipeline) open(ctx context.Context) error {
 	f := p.flow
 	env := func(role string) registry.Env {
 		return registry.Env{Flow: f.Name, Role: role, Logger: p.log.With("connector", role), Metrics: p.reg,
-			MaxInFlight: p.maxInFlight()}
+			MaxInFlight: p.maxInFlight(), Codec: f.Source.Codec}
 	}
 	src, err := f.Source.Spec.Source(ctx, f.Source.Config, env("source"))
 	if err != nil {

@@ -66,26 +66,6 @@ dead_letter: {tsink: {name: pt-dlq}}
 	}
 }
 
-func TestFailureWithoutDeadLetterIsNacked(t *testing.T) {
-	src := newSource(t, "nk", `{"x": 1}`, `{"x": "a"}`)
-	sink := newSink(t, "nk-out")
-	sum := runFlow(t, `
-version: 1
-name: nk
-source: {tsrc: {name: nk}}
-stages:
-  - map: payload.x + 1
-sink: {tsink: {name: nk-out}}
-`)
-	acked, nacked := src.counts()
-	if acked != 1 || nacked != 1 || sum.Nacked != 1 || src.nacked["1"] != 1 {
-		t.Fatalf("acked %d nacked %d (%v), summary %+v", acked, nacked, src.nacked, sum)
-	}
-	if got := sink.bodies(); !slices.Equal(got, []string{"2"}) {
-		t.Fatalf("sink got %q", got)
-	}
-}
-
 func TestSplitAcksOriginalOnlyWhenAllItemsDelivered(t *testing.T) {
 	src := newSource(t, "sp", `{"order":"o1","items":[{"sku":"a"},{"sku":"b"},{"sku":"c"}]}`, `{"order":"o2","items":[]}`)
 	sink := newSink(t, "sp-out")

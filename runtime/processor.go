@@ -24,6 +24,7 @@ func (t *topology) runProcessors(p *Pipeline) {
 			clock:  newStageClock(len(p.stageStats)),
 			toSink: make([][]*message.Message, len(t.sinkEdges))}
 		pr.x.Runtime = pr.clock
+		pr.x.Flush = pr.forward
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -108,7 +109,7 @@ func (w *sinkWriter) settle(msgs []*message.Message, err error, attempts int) {
 		"messages", len(msgs), "failed", count, "attempts", attempts, "error", cause)
 	for i, m := range msgs {
 		if failed[i] {
-			w.p.fail(m, w.node.id, cause, max(attempts, 1))
+			w.p.failWrite(m, w.node.id, cause, max(attempts, 1))
 			continue
 		}
 		w.p.out.Add(1)
@@ -176,7 +177,7 @@ func (w *dlqWriter) run() {
 		for i, m := range msgs {
 			t := m.Tracker
 			if failed[i] {
-				w.p.nack(t, w.node.id, err, "message failed and so did its dead letter write; nacked")
+				w.p.nack(t, &message.Failure{Err: fmt.Errorf("dead letter write: %w", err), Stage: w.node.id})
 				continue
 			}
 			if f := t.Failure(); f != nil {

@@ -77,8 +77,8 @@ func (t *topology) dispatch(work context.Context, p *Pipeline, x *registry.Exec,
 	)
 	for _, m := range msgs {
 		m.Tracker = message.NewTracker(m, p.settleFn)
-		if len(m.Raw) > f.MaxMessageBytes {
-			p.fail(m, "source", fmt.Errorf("message of %d bytes is over max_message_bytes (%d)", len(m.Raw), f.MaxMessageBytes), 1)
+		if err := readError(m, f.MaxMessageBytes); err != nil {
+			p.fail(m, "source", err, 1)
 			t.demand.release(1)
 			continue
 		}
@@ -144,4 +144,16 @@ func (t *topology) lane(x *registry.Exec, p *Pipeline, seed maphash.Seed, m *mes
 		return 0, err
 	}
 	return int(maphash.String(seed, key) % uint64(len(t.lanes))), nil
+}
+
+// readError is why m, as read, cannot be handled: the source could not
+// read it whole (Message.Err), or it is over max_message_bytes.
+func readError(m *message.Message, maxBytes int) error {
+	if m.Err != nil {
+		return m.Err
+	}
+	if len(m.Raw) > maxBytes {
+		return fmt.Errorf("message of %d bytes is over max_message_bytes (%d)", len(m.Raw), maxBytes)
+	}
+	return nil
 }

@@ -39,7 +39,7 @@ func TestSplitChildrenSurviveDedupeOnID(t *testing.T) {
 		}
 		if len(out) == 1 {
 			passed = append(passed, id)
-			dd.OnAck(m.Tracker) // delivered and acked before the next one comes
+			dd.OnSettle(m.Tracker) // delivered and acked before the next one comes
 		}
 	}
 	for _, c := range children {

@@ -53,9 +53,10 @@ func flowFile(w workload, sink, data string) string {
 type summary struct {
 	Name                                 string
 	In, Out, Filtered, DeadLettered, Nak int64
+	Discarded, Lost                      int64
 }
 
-var summaryLine = regexp.MustCompile(`(?m)^flowrun: (\S+): in (\d+), out (\d+), filtered (\d+), dead-lettered (\d+), nacked (\d+) in \S+ \(\d+ msgs/s\)`)
+var summaryLine = regexp.MustCompile(`(?m)^flowrun: (\S+): in (\d+), out (\d+), filtered (\d+), dead-lettered (\d+), nacked (\d+), discarded (\d+), lost (\d+) in \S+ \(\d+ msgs/s\)`)
 
 // parseSummary finds the summary line in a run's stderr.
 func parseSummary(stderr []byte) (summary, error) {
@@ -63,7 +64,7 @@ func parseSummary(stderr []byte) (summary, error) {
 	if m == nil {
 		return summary{}, fmt.Errorf("no summary line in stderr:\n%s", tail(stderr, 2000))
 	}
-	var n [5]int64
+	var n [7]int64
 	for i := range n {
 		v, err := strconv.ParseInt(string(m[i+2]), 10, 64)
 		if err != nil {
@@ -71,7 +72,8 @@ func parseSummary(stderr []byte) (summary, error) {
 		}
 		n[i] = v
 	}
-	return summary{Name: string(m[1]), In: n[0], Out: n[1], Filtered: n[2], DeadLettered: n[3], Nak: n[4]}, nil
+	return summary{Name: string(m[1]), In: n[0], Out: n[1], Filtered: n[2], DeadLettered: n[3], Nak: n[4],
+		Discarded: n[5], Lost: n[6]}, nil
 }
 
 // check says what is wrong with a run's summary, given what the runner
@@ -84,8 +86,9 @@ func check(w workload, sink string, s summary, st stats) error {
 	if s.In != int64(st.Lines) {
 		problems = append(problems, fmt.Sprintf("in %d, want %d (every line)", s.In, st.Lines))
 	}
-	if s.DeadLettered != 0 || s.Nak != 0 {
-		problems = append(problems, fmt.Sprintf("dead-lettered %d, nacked %d, want none", s.DeadLettered, s.Nak))
+	if s.DeadLettered != 0 || s.Nak != 0 || s.Discarded != 0 || s.Lost != 0 {
+		problems = append(problems, fmt.Sprintf("dead-lettered %d, nacked %d, discarded %d, lost %d, want none",
+			s.DeadLettered, s.Nak, s.Discarded, s.Lost))
 	}
 	switch w.Name {
 	case "W1":

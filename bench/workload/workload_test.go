@@ -137,9 +137,9 @@ func TestCeilingsKeepExactlyTheMatchingLines(t *testing.T) {
 
 func TestParseSummaryReadsTheBinarysLine(t *testing.T) {
 	stderr := []byte("time=... level=WARN msg=x\n" +
-		"flowrun: w2-drop: in 1000, out 240, filtered 760, dead-lettered 1, nacked 2 in 1.234s (810 msgs/s)\n")
+		"flowrun: w2-drop: in 1000, out 240, filtered 760, dead-lettered 1, nacked 2, discarded 3, lost 5 in 1.234s (810 msgs/s)\n")
 	s, err := parseSummary(stderr)
-	want := summary{Name: "w2-drop", In: 1000, Out: 240, Filtered: 760, DeadLettered: 1, Nak: 2}
+	want := summary{Name: "w2-drop", In: 1000, Out: 240, Filtered: 760, DeadLettered: 1, Nak: 2, Discarded: 3, Lost: 5}
 	if err != nil || s != want {
 		t.Fatalf("got %+v, %v; want %+v", s, err, want)
 	}
@@ -175,6 +175,7 @@ func TestCheckRejectsWrongCounts(t *testing.T) {
 		{"W2", "out 239", summary{Name: "w2-drop", In: 1000, Out: 239, Filtered: 761}},
 		{"W3", "dead-lettered 1", summary{Name: "w3-drop", In: 1000, Out: 240, Filtered: 759, DeadLettered: 1}},
 		{"W2", "nacked 1", summary{Name: "w2-drop", In: 1000, Out: 240, Filtered: 760, Nak: 1}},
+		{"W2", "lost 1", summary{Name: "w2-drop", In: 1000, Out: 240, Filtered: 759, Discarded: 1, Lost: 1}},
 		{"W4", "out 1", summary{Name: "w4-drop", In: 1000, Out: 1}},
 		{"W1", "w1-stdout", summary{Name: "w1-stdout", In: 1000, Out: 1000}},
 	}
@@ -208,7 +209,8 @@ func TestWorkloadFlowsRunAndPassTheirChecks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", w.Name, err)
 			}
-			s := summary{Name: flow.Name, In: sum.In, Out: sum.Out, Filtered: sum.Filtered, DeadLettered: sum.DeadLettered, Nak: sum.Nacked}
+			s := summary{Name: flow.Name, In: sum.In, Out: sum.Out, Filtered: sum.Filtered, DeadLettered: sum.DeadLettered, Nak: sum.Nacked,
+				Discarded: sum.Discarded, Lost: sum.Lost}
 			if err := check(w, sink, s, st); err != nil {
 				t.Errorf("%s: %v", w.Name, err)
 			}

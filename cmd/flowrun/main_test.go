@@ -274,3 +274,40 @@ func TestSIGTERMAsPID1(t *testing.T) {
 		t.Fatalf("no drain as PID 1:\n%s", stderr)
 	}
 }
+
+// A finite run that could not deliver everything exits 3 and says how
+// many messages it lost; `run --help` documents the exit codes.
+func TestRunExitsNonZeroWhenMessagesAreLost(t *testing.T) {
+	flow := write(t, "lost.yaml", "version: 1\nname: lost\nsource: {stdin: {max_line_bytes: 8}}\nstages:\n  - map: payload.n + 1\nsink: {stdout: {}}\n")
+	cmd := exec.Command(binary, "run", "--http-addr", "", flow)
+	cmd.Stdin = strings.NewReader("{\"n\":1}\n{\"n\":\"x\"}\n{\"n\":3}\n{\"n\":1234567}\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if exitCode(err) != 3 || stdout.String() != "2\n4\n" ||
+		!strings.Contains(stderr.String(), "in 4, out 2, filtered 0, dead-lettered 0, nacked 0, discarded 2, lost 2 in") {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", exitCode(err), stdout.String(), stderr.String())
+	}
+
+	ok := write(t, "ok.yaml", "version: 1\nname: ok\nsource: {stdin: {}}\nsink: {stdout: {}}\n")
+	cmd = exec.Command(binary, "run", "--http-addr", "", ok)
+	cmd.Stdin = strings.NewReader("{\"n\":1}\n")
+	if err := cmd.Run(); exitCode(err) != 0 {
+		t.Fatalf("a run that delivered everything: exit %d", exitCode(err))
+	}
+
+	out, err := exec.Command(binary, "run", "--help").CombinedOutput()
+	if !strings.Contains(string(out), "Exit codes:") || !strings.Contains(string(out), "3  the flow ended without delivering everything") {
+		t.Fatalf("run --help (%v) does not document the exit codes:\n%s", err, out)
+	}
+}
+
+// validate warns (exit 0) when a source that redelivers has no dead letter.
+func TestValidateWarnsWithoutDeadLetter(t *testing.T) {
+	flow := write(t, "k.yaml", "version: 1\nname: k\nsource: {kafka: {brokers: [\"127.0.0.1:1\"], topic: in, group: g}}\nsink: {stdout: {}}\n")
+	out, err := exec.Command(binary, "validate", flow).CombinedOutput()
+	if exitCode(err) != 0 || !strings.Contains(string(out), "warning: source.kafka: the flow has no dead_letter") ||
+		!strings.Contains(string(out), "k.yaml: ok") {
+		t.Fatalf("exit %d:\n%s", exitCode(err), out)
+	}
+}

@@ -50,6 +50,7 @@ func init() {
 		Name:         "amqp",
 		Summary:      "RabbitMQ (AMQP 0-9-1): a durable queue consumed with prefetch = the flow's demand (source) and confirmed publishes (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)

@@ -2,10 +2,12 @@
 //
 // As a source it reads {path} line by line: one message per line, with
 // Topic = the path and ID = Offset = the line number (counting from 1).
-// The trailing "\n" or "\r\n" is not part of a message, empty lines are
-// skipped (their numbers are not reused), a last line without "\n" is
-// still read, and the source ends with io.EOF at the end of the file. A
-// line is never decoded here: the flow's codec does that.
+// The "\n" ending a line is not part of a message, nor the "\r" of
+// "\r\n" unless the codec is bytes (byte-exact); empty lines are
+// messages, except with the json codec, which skips blank lines (their
+// numbers are not reused; they are counted and logged). A last line
+// without "\n" is still read, and the source ends with io.EOF at the end
+// of the file. A line is never decoded here: the flow's codec does that.
 //
 // A file cannot take a message back: Ack does nothing and Nack (a failed
 // message without a dead letter) logs a warning with the line number so
@@ -20,7 +22,6 @@ package file
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/flowrun/flowrun/connectors/file/lines"
@@ -38,7 +39,7 @@ func init() {
 			{Name: "path", Type: registry.String, Required: true,
 				Doc: "the file to read; relative paths start from the working directory"},
 			{Name: "max_line_bytes", Type: registry.Size, Default: lines.DefaultMaxLineBytes, Min: registry.F(1),
-				Doc: "longest line read; a longer one is skipped and logged as an error (messages over the flow's max_message_bytes go to the dead letter)"},
+				Doc: "longest line read; a longer one fails like any message (dead letter, or counted as lost) with its first max_line_bytes bytes and the reason (messages over the flow's max_message_bytes fail the same way)"},
 		},
 		SinkFields: []registry.Field{
 			{Name: "path", Type: registry.String, Required: true,
@@ -47,7 +48,7 @@ func init() {
 				Doc: `write each message as one JSON object {"id","key","topic","meta","payload"} instead of its payload alone`},
 		},
 		Source: func(_ context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
-			return NewSource(cfg.String("path"), cfg.Int("max_line_bytes"), env.Logger)
+			return NewSource(cfg.String("path"), cfg.Int("max_line_bytes"), env)
 		},
 		Sink: func(_ context.Context, cfg registry.Config, _ registry.Env) (registry.Sink, error) {
 			return NewSink(cfg.String("path"), cfg.Bool("envelope"))
@@ -56,7 +57,7 @@ func init() {
 }
 
 // NewSource opens path for reading line by line.
-func NewSource(path string, maxLineBytes int, logger *slog.Logger) (*lines.Source, error) {
+func NewSource(path string, maxLineBytes int, env registry.Env) (*lines.Source, error) {
 	if path == "" {
 		return nil, fmt.Errorf("file source: path is empty; set path to the file to read")
 	}
@@ -71,10 +72,10 @@ func NewSource(path string, maxLineBytes int, logger *slog.Logger) (*lines.Sourc
 		}
 		return nil, fmt.Errorf("file source: %q: %w", path, err)
 	}
-	return lines.NewSource(f, lines.Options{
+	return lines.NewSource(f, lines.FromEnv(lines.Options{
 		Name: "file " + path, Topic: path, MaxLineBytes: maxLineBytes,
-		ChunkBytes: chunkBytes, Logger: logger, Closer: f,
-	}), nil
+		ChunkBytes: chunkBytes, Closer: f,
+	}, env)), nil
 }
 
 // NewSink opens path for appending.

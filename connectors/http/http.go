@@ -58,6 +58,7 @@ func init() {
 		Name:         "http",
 		Summary:      "HTTP: a webhook server that answers 200 once the flow handled the message (source), and POSTs with retries (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)

@@ -318,6 +318,10 @@ func (s *source) Nack(m *message.Message, cause error) {
 	s.settle(m, cause)
 }
 
+// Reject answers a message that failed for good (no dead letter) as
+// Nack does: the caller is told, never answered 200.
+func (s *source) Reject(m *message.Message, cause error) { s.Nack(m, cause) }
+
 func (s *source) settle(m *message.Message, err error) {
 	req, ok := m.Ref.(*request)
 	if !ok {

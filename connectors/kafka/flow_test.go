@@ -417,3 +417,43 @@ func flowLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// One malformed message and no dead letter: it cannot succeed on
+// redelivery, so it is discarded (counted as lost) and the partition
+// moves on, instead of being redelivered forever with the lag growing.
+func TestFlowPoisonMessageWithoutDeadLetterDoesNotStallThePartition(t *testing.T) {
+	b := startKafka(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+	produceTo(t, b.Addr(),
+		&kgo.Record{Topic: "in", Value: []byte(`{"n":1}`)},
+		&kgo.Record{Topic: "in", Value: []byte(`not json`)},
+		&kgo.Record{Topic: "in", Value: []byte(`{"n":3}`)},
+	)
+	f := startFlow(t, b.Addr(), `
+version: 1
+name: poison
+source:
+  kafka: {brokers: ["$BROKER"], topic: in, group: poison, redelivery_delay: 10ms}
+stages:
+  - map: payload.n + 1
+sink:
+  kafka: {brokers: ["$BROKER"], topic: out}
+`)
+	waitFor(t, "every message settled and the lag back to 0", 20*time.Second, func() bool {
+		settled, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"flow": "poison"})
+		lag, _ := metric(t, f.reg, "flowrun_source_lag", map[string]string{"flow": "poison"})
+		return settled == 3 && lag == 0
+	})
+	var got []string
+	for _, r := range readTopic(t, b.Addr(), "out", 2) {
+		got = append(got, string(r.Value))
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "2,4" {
+		t.Fatalf("out = %v", got)
+	}
+	sum := f.stop()
+	redelivered, _ := metric(t, f.reg, "flowrun_source_redeliveries_total", nil)
+	if sum.Discarded != 1 || sum.Lost != 1 || sum.Nacked != 0 || redelivered != 0 {
+		t.Fatalf("summary %+v, redeliveries %v", sum, redelivered)
+	}
+}

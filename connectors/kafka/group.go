@@ -1,11 +1,14 @@
 package kafka
 
 import (
+	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 )
 
@@ -155,12 +158,14 @@ func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 }
 
 // redeliveries holds nacked messages until their delay has passed. It
-// never holds more than the flow had in flight.
+// never holds more than the flow had in flight. The delays grow with each
+// nack of a message (inflight.Redelivery), so the queue is kept in ready
+// order by inserting each entry in its place.
 type redeliveries struct {
-	delay time.Duration
-	wake  chan struct{} // signalled on add, so a waiting Read sets its timer
-	mu    sync.Mutex
-	queue []redelivery // in ready order: every entry waits the same delay
+	policy *inflight.Redelivery
+	wake   chan struct{} // signalled on add, so a waiting Read sets its timer
+	mu     sync.Mutex
+	queue  []redelivery // in ready order
 }
 
 type redelivery struct {
@@ -168,13 +173,14 @@ type redelivery struct {
 	ready time.Time
 }
 
-func newRedeliveries(delay time.Duration) *redeliveries {
-	return &redeliveries{delay: delay, wake: make(chan struct{}, 1)}
+func newRedeliveries(policy *inflight.Redelivery) *redeliveries {
+	return &redeliveries{policy: policy, wake: make(chan struct{}, 1)}
 }
 
-func (r *redeliveries) add(m *message.Message, now time.Time) {
+func (r *redeliveries) add(m *message.Message, ready time.Time) {
 	r.mu.Lock()
-	r.queue = append(r.queue, redelivery{m: m, ready: now.Add(r.delay)})
+	i := sort.Search(len(r.queue), func(i int) bool { return r.queue[i].ready.After(ready) })
+	r.queue = slices.Insert(r.queue, i, redelivery{m: m, ready: ready})
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -206,7 +212,18 @@ func (r *redeliveries) take(buf []*message.Message, now time.Time) int {
 		}
 	}
 	if i > 0 {
+		clear(r.queue[:i])
 		r.queue = append(r.queue[:0], r.queue[i:]...)
 	}
+	r.policy.HandedOut(n)
+	r.policy.Dropped(i - n)
 	return n
+}
+
+// close drops what still waits: nobody hands it out here any more.
+func (r *redeliveries) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.policy.Dropped(len(r.queue))
+	r.queue = nil
 }

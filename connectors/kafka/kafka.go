@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/rcrowley/go-metrics"
 )
@@ -36,6 +37,7 @@ func init() {
 		Name:         "kafka",
 		Summary:      "Apache Kafka topics, through a consumer group (source) and a batching producer (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)
@@ -92,7 +94,9 @@ var sourceFields = append(append([]registry.Field{}, commonFields...),
 	registry.Field{Name: "commit_interval", Type: registry.Duration, Default: time.Second, Min: registry.F(0.001),
 		Doc: "how often acknowledged offsets are committed (a crash redelivers at most this much)"},
 	registry.Field{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,
-		Doc: "wait before a nacked message is delivered again"},
+		Doc: "wait before a nacked message is delivered again; doubled at each nack of the same message, up to redelivery_max_delay"},
+	registry.Field{Name: "redelivery_max_delay", Type: registry.Duration, Default: inflight.DefaultRedeliveryMaxDelay,
+		Doc: "longest wait before a message nacked again and again is delivered again (flowrun_source_redeliveries_waiting counts those waiting)"},
 )
 
 var sinkFields = append(append([]registry.Field{}, commonFields...),

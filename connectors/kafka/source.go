@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,9 +28,11 @@ var errSourceClosed = errors.New("kafka source closed")
 // offset is the per-partition watermark (see partitionClaim).
 //
 // Nack: the message stays below the watermark and is handed out again
-// by Read after redelivery_delay, in this process, unless its partition
-// moved to another member meanwhile (the new owner reads it again from
-// the committed offset). Either way it is redelivered: at least once.
+// by Read after redelivery_delay, doubled at each nack of the same
+// message up to redelivery_max_delay, in this process, unless its
+// partition moved to another member meanwhile (the new owner reads it
+// again from the committed offset). Either way it is redelivered: at
+// least once. The runtime nacks only failures a new attempt may fix.
 type source struct {
 	flow     string
 	topics   []string
@@ -91,7 +95,8 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 		window:   max(4*size, 1024),
 		drainFor: sc.Consumer.Group.Rebalance.Timeout / 2,
 		buffered: make(chan []*message.Message, max(size/readBatch, 1)),
-		retry:    newRedeliveries(cfg.Duration("redelivery_delay")),
+		retry: newRedeliveries(inflight.NewRedelivery(env, cfg.Duration("redelivery_delay"),
+			cfg.Duration("redelivery_max_delay"))),
 	}
 	s.handler = &groupHandler{s: s}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -214,7 +219,13 @@ func (s *source) handOut(m *message.Message) bool {
 func (s *source) Ack(m *message.Message) {
 	if c, ok := m.Ref.(*partitionClaim); ok {
 		c.ack(m.Offset)
+		s.retry.policy.Acked(func() string { return offsetKey(m) })
 	}
+}
+
+// offsetKey names a record for the redelivery backoff.
+func offsetKey(m *message.Message) string {
+	return m.Topic + "/" + strconv.Itoa(int(m.Partition)) + "/" + strconv.FormatInt(m.Offset, 10)
 }
 
 // Nack keeps the watermark below m and delivers m again after the
@@ -224,14 +235,15 @@ func (s *source) Nack(m *message.Message, err error) {
 	if !ok {
 		return
 	}
-	redeliver := c.nack(m.Offset)
-	s.logger.Warn("kafka message nacked", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
-		"redeliver_here", redeliver, "err", err)
-	if redeliver {
-		again := m.AsRead() // not the key and headers stages changed
-		again.Ref = c
-		s.retry.add(again, time.Now())
+	if !c.nack(m.Offset) {
+		s.logger.Warn("kafka message nacked; its partition moved to another member, which reads it again",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+		return
 	}
+	delay := s.retry.policy.Nacked(offsetKey(m), err, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
+	again := m.AsRead() // not the key and headers stages changed
+	again.Ref = c
+	s.retry.add(again, time.Now().Add(delay))
 }
 
 // Close leaves the group: the last session commits what was acked.
@@ -243,6 +255,7 @@ func (s *source) Close() error {
 		s.cancel()
 		err = s.group.Close()
 		s.wg.Wait()
+		s.retry.close()
 		if cerr := s.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) {
 			err = errors.Join(err, cerr)
 		}

@@ -114,16 +114,28 @@ func TestSourceOutOfOrderAcksCommitWatermark(t *testing.T) {
 func TestSourceNackRedelivers(t *testing.T) {
 	b := startBroker(t, map[string]int32{"in": 1})
 	produce(t, b.Addr(), &kgo.Record{Topic: "in", Value: []byte("a")}, &kgo.Record{Topic: "in", Value: []byte("b")})
+	reg := prometheus.NewRegistry()
 	s := newTestSource(t, sourceConfigFor(b.Addr(), "in", "nack", map[string]any{"redelivery_delay": 10 * time.Millisecond}),
-		registry.Env{MaxInFlight: 10})
+		registry.Env{MaxInFlight: 10, Flow: "nack", Metrics: reg})
 	got := readN(t, s, 2)
 	s.Nack(got[0], errTest)
 	s.Ack(got[1])
+	if w := gauge(t, reg, "flowrun_source_redeliveries_waiting"); w != 1 {
+		t.Fatalf("%v messages waiting for redelivery, want 1", w)
+	}
 
 	again := readN(t, s, 1)[0]
 	if again.Offset != 0 || string(again.Raw) != "a" || again.ID != got[0].ID {
 		t.Fatalf("redelivered %+v, want offset 0 again", again)
 	}
+	if w, n := gauge(t, reg, "flowrun_source_redeliveries_waiting"), gauge(t, reg, "flowrun_source_redeliveries_total"); w != 0 || n != 1 {
+		t.Fatalf("after the redelivery: %v waiting, %v redelivered; want 0 and 1", w, n)
+	}
+	// Nacked again, it waits twice as long (the backoff of that offset).
+	if d := s.retry.policy.Nacked(offsetKey(again), errTest); d != 20*time.Millisecond {
+		t.Fatalf("second nack waits %v, want 20ms", d)
+	}
+	s.retry.policy.HandedOut(1)
 	time.Sleep(200 * time.Millisecond)
 	if off := committed(t, b.Addr(), "nack", "in", 0); off > 0 {
 		t.Fatalf("committed %d while offset 0 is not acked", off)
@@ -155,7 +167,13 @@ func TestSourceLagMetric(t *testing.T) {
 		t.Fatalf("second registration: %v", err)
 	}
 	families, err := reg.Gather()
-	if err != nil || len(families) != 1 || families[0].GetName() != "flowrun_source_lag" {
+	lagFamilies := 0
+	for _, f := range families {
+		if f.GetName() == "flowrun_source_lag" {
+			lagFamilies++
+		}
+	}
+	if err != nil || lagFamilies != 1 {
 		t.Fatalf("gathered %v, %v", families, err)
 	}
 }
@@ -194,4 +212,20 @@ func offsets(ms []*message.Message) []int64 {
 		out[i] = m.Offset
 	}
 	return out
+}
+
+// gauge is the value of a flow-labelled counter or gauge in reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			m := f.GetMetric()[0]
+			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return -1
 }

@@ -39,6 +39,7 @@ import (
 	wm "github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -77,12 +78,15 @@ var topicField = registry.Field{Name: "topic", Type: registry.String, Required: 
 
 func init() {
 	registry.RegisterConnector(&registry.ConnectorSpec{
-		Name:    "memory",
-		Summary: "an in-process topic (watermill GoChannel) shared by all flows of the process",
+		Name:       "memory",
+		Summary:    "an in-process topic (watermill GoChannel) shared by all flows of the process",
+		Redelivers: true,
 		SourceFields: []registry.Field{
 			topicField,
 			{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,
-				Doc: "wait before a nacked message is delivered again (0 = at once), so a message that keeps failing does not spin"},
+				Doc: "wait before a nacked message is delivered again (0 = at once), so a message that keeps failing does not spin; doubled at each nack of the same message, up to redelivery_max_delay"},
+			{Name: "redelivery_max_delay", Type: registry.Duration, Default: inflight.DefaultRedeliveryMaxDelay,
+				Doc: "longest wait before a message nacked again and again is delivered again"},
 		},
 		SinkFields: []registry.Field{topicField},
 		Source: func(_ context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {

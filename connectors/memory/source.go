@@ -9,15 +9,16 @@ import (
 
 	wm "github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
 
 type source struct {
-	topic  string
-	delay  time.Duration
-	msgs   <-chan *wm.Message
-	cancel context.CancelFunc // ends the subscription
+	topic      string
+	redelivery *inflight.Redelivery
+	msgs       <-chan *wm.Message
+	cancel     context.CancelFunc // ends the subscription
 	// slots bounds the messages handed out and not yet acked or nacked to
 	// Env.MaxInFlight: GoChannel itself would push every message at once.
 	// nil when MaxInFlight is not set.
@@ -40,8 +41,8 @@ func newSource(cfg registry.Config, env registry.Env) (*source, error) {
 		cancel()
 		return nil, fmt.Errorf("memory source: subscribe to %q: %w", topic, err)
 	}
-	s := &source{topic: topic, delay: cfg.Duration("redelivery_delay"), msgs: msgs, cancel: cancel,
-		timers: map[*time.Timer]struct{}{}}
+	s := &source{topic: topic, msgs: msgs, cancel: cancel, timers: map[*time.Timer]struct{}{},
+		redelivery: inflight.NewRedelivery(env, cfg.Duration("redelivery_delay"), cfg.Duration("redelivery_max_delay"))}
 	if env.MaxInFlight > 0 {
 		s.slots = make(chan struct{}, env.MaxInFlight)
 	}
@@ -143,30 +144,36 @@ func (s *source) settle(m *message.Message) *wm.Message {
 func (s *source) Ack(m *message.Message) {
 	if w := s.settle(m); w != nil {
 		w.Ack()
+		s.redelivery.Acked(func() string { return m.ID })
 	}
 }
 
-// Nack has GoChannel deliver the message again, after the redelivery delay.
-func (s *source) Nack(m *message.Message, _ error) {
+// Nack has GoChannel deliver the message again, after the redelivery
+// delay, doubled at each nack of the same message up to the max delay.
+func (s *source) Nack(m *message.Message, err error) {
 	w := s.settle(m)
 	if w == nil {
 		return
 	}
-	if s.delay <= 0 {
+	delay := s.redelivery.Nacked(m.ID, err, "topic", s.topic, "id", m.ID)
+	if delay <= 0 {
 		w.Nack()
+		s.redelivery.HandedOut(1)
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed { // the subscription is gone: nobody would get it again here
+		s.redelivery.Dropped(1)
 		return
 	}
 	var t *time.Timer
-	t = time.AfterFunc(s.delay, func() {
+	t = time.AfterFunc(delay, func() {
 		s.mu.Lock()
 		delete(s.timers, t)
 		s.mu.Unlock()
 		w.Nack()
+		s.redelivery.HandedOut(1)
 	})
 	s.timers[t] = struct{}{}
 }
@@ -181,7 +188,9 @@ func (s *source) Close() error {
 	}
 	s.closed = true
 	for t := range s.timers {
-		t.Stop()
+		if t.Stop() {
+			s.redelivery.Dropped(1)
+		}
 	}
 	clear(s.timers)
 	s.mu.Unlock()

@@ -45,6 +45,7 @@ func init() {
 		Name:         "nats",
 		Summary:      "NATS JetStream: a durable pull consumer bounded by the flow's demand (source) and acknowledged publishes (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)

@@ -41,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/registry"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
@@ -56,6 +57,7 @@ func init() {
 		Name:         "postgres",
 		Summary:      "PostgreSQL outbox/queue table (watermill-sql layout): rows read in commit order with per-group offsets (source), inserted (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)
@@ -86,7 +88,9 @@ var sourceFields = append(append([]registry.Field{}, commonFields...),
 	registry.Field{Name: "poll_interval", Type: registry.Duration, Default: 100 * time.Millisecond, Min: registry.F(0.001),
 		Doc: "how often an idle source looks for new rows"},
 	registry.Field{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,
-		Doc: "wait before a nacked row is handed out again"},
+		Doc: "wait before a nacked row is handed out again; doubled at each nack of the same row, up to redelivery_max_delay"},
+	registry.Field{Name: "redelivery_max_delay", Type: registry.Duration, Default: inflight.DefaultRedeliveryMaxDelay,
+		Doc: "longest wait before a row nacked again and again is handed out again"},
 	registry.Field{Name: "max_in_flight", Type: registry.Int, Min: registry.F(1),
 		Doc: "most rows handed out and unacknowledged (default: the flow's in-flight limit)"},
 )

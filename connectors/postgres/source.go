@@ -81,9 +81,10 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 	}
 	s := &source{
 		db: db, t: t, group: group, poll: cfg.Duration("poll_interval"),
-		logger:    loggerOf(env).With("connector", "postgres", "topic", topic, "group", group),
-		limit:     inflight.NewLimit(maxInFlight, errSourceClosed),
-		retry:     inflight.NewRedeliveries(cfg.Duration("redelivery_delay")),
+		logger: loggerOf(env).With("connector", "postgres", "topic", topic, "group", group),
+		limit:  inflight.NewLimit(maxInFlight, errSourceClosed),
+		retry: inflight.NewRedeliveries(inflight.NewRedelivery(env, cfg.Duration("redelivery_delay"),
+			cfg.Duration("redelivery_max_delay"))),
 		commitSig: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -257,6 +258,7 @@ func (s *source) Ack(m *message.Message) {
 		return
 	}
 	s.limit.Release(1)
+	s.retry.Acked(m)
 	if s.win.ack(r) {
 		select {
 		case s.commitSig <- struct{}{}:
@@ -270,9 +272,8 @@ func (s *source) Nack(m *message.Message, cause error) {
 	if _, ok := m.Ref.(*ref); !ok {
 		return
 	}
-	s.logger.Warn("postgres row nacked", "id", m.ID, "offset", m.Offset, "err", cause)
 	s.limit.Release(1)
-	s.retry.Add(m.AsRead()) // not the key and metadata stages changed
+	s.retry.Add(m.AsRead(), cause, "offset", m.Offset) // not the key and metadata stages changed
 }
 
 // commitLoop stores the watermark as it moves, one UPDATE at a time.

@@ -36,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/inflight"
 	"github.com/flowrun/flowrun/registry"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -51,6 +52,7 @@ func init() {
 		Name:         "redis",
 		Summary:      "Redis Streams: a consumer group read against demand (source) and XADD (sink, dead letter)",
 		SourceFields: sourceFields,
+		Redelivers:   true,
 		SinkFields:   sinkFields,
 		Source: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return newSource(ctx, cfg, env)
@@ -84,7 +86,9 @@ var sourceFields = append(append([]registry.Field{}, connFields...),
 	registry.Field{Name: "claim_idle", Type: registry.Duration, Default: 30 * time.Second, Min: registry.F(0.001),
 		Doc: "an entry delivered to another consumer and unacknowledged this long is taken over (that consumer died)"},
 	registry.Field{Name: "redelivery_delay", Type: registry.Duration, Default: 100 * time.Millisecond,
-		Doc: "wait before a nacked entry is handed out again"},
+		Doc: "wait before a nacked entry is handed out again; doubled at each nack of the same entry, up to redelivery_max_delay"},
+	registry.Field{Name: "redelivery_max_delay", Type: registry.Duration, Default: inflight.DefaultRedeliveryMaxDelay,
+		Doc: "longest wait before a entry nacked again and again is handed out again"},
 	registry.Field{Name: "max_in_flight", Type: registry.Int, Min: registry.F(1),
 		Doc: "most entries handed out and unacknowledged (default: the flow's in-flight limit)"},
 )

@@ -83,9 +83,10 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 	s := &source{
 		client: client, stream: cfg.String("stream"), group: group, consumer: consumer,
 		start: "0", block: cfg.Duration("block"), claimIdle: cfg.Duration("claim_idle"),
-		logger:  loggerOf(env).With("connector", "redis", "stream", cfg.String("stream"), "group", group, "consumer", consumer),
-		limit:   inflight.NewLimit(maxInFlight, errSourceClosed),
-		retry:   inflight.NewRedeliveries(cfg.Duration("redelivery_delay")),
+		logger: loggerOf(env).With("connector", "redis", "stream", cfg.String("stream"), "group", group, "consumer", consumer),
+		limit:  inflight.NewLimit(maxInFlight, errSourceClosed),
+		retry: inflight.NewRedeliveries(inflight.NewRedelivery(env, cfg.Duration("redelivery_delay"),
+			cfg.Duration("redelivery_max_delay"))),
 		history: true, historyFrom: "0", claimFrom: "0-0", lastClaim: time.Now(),
 		held: map[string]bool{}, acks: make(chan string, 4096),
 	}
@@ -274,6 +275,7 @@ func (s *source) Ack(m *message.Message) {
 	delete(s.held, id)
 	s.heldMu.Unlock()
 	s.limit.Release(1)
+	s.retry.Acked(m)
 	s.sendAck(id)
 }
 
@@ -290,11 +292,10 @@ func (s *source) Nack(m *message.Message, cause error) {
 	if _, ok := m.Ref.(string); !ok {
 		return
 	}
-	s.logger.Warn("redis entry nacked", "id", m.ID, "entry", m.Ref, "err", cause)
 	s.limit.Release(1)
 	again := m.AsRead() // not the key and metadata stages changed
 	again.Partition, again.Offset = 0, 0
-	s.retry.Add(again)
+	s.retry.Add(again, cause, "entry", m.Ref)
 }
 
 // ackLoop sends queued acks, as many per XACK as are waiting.

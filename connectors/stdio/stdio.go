@@ -1,8 +1,9 @@
 // Package stdio is the `stdin` source and the `stdout` sink.
 //
 // stdin gives one message per line, with Topic "stdin" and ID = Offset =
-// the line number (counting from 1); the trailing "\n" or "\r\n" is not
-// part of a message, empty lines are skipped, and the source ends with
+// the line number (counting from 1); lines are read as by the file
+// source (codec bytes keeps the "\r" of "\r\n"; json skips blank
+// lines), and the source ends with
 // io.EOF when stdin does. Lines are never decoded here: the flow's codec
 // does that. Standard input cannot take a message back: Ack does nothing
 // and Nack logs a warning with the line number.
@@ -40,7 +41,7 @@ func init() {
 		Summary: "standard input: one message per line; the flow ends at end of input",
 		SourceFields: []registry.Field{
 			{Name: "max_line_bytes", Type: registry.Size, Default: lines.DefaultMaxLineBytes, Min: registry.F(1),
-				Doc: "longest line read; a longer one is skipped and logged as an error (messages over the flow's max_message_bytes go to the dead letter)"},
+				Doc: "longest line read; a longer one fails like any message (dead letter, or counted as lost) with its first max_line_bytes bytes and the reason (messages over the flow's max_message_bytes fail the same way)"},
 		},
 		Source: func(_ context.Context, cfg registry.Config, env registry.Env) (registry.Source, error) {
 			return NewSource(stdin, cfg, env), nil
@@ -62,10 +63,10 @@ func init() {
 // NewSource is the stdin source over r, configured by the stdin fields.
 // It does not close r.
 func NewSource(r io.Reader, cfg registry.Config, env registry.Env) *lines.Source {
-	return lines.NewSource(r, lines.Options{
+	return lines.NewSource(r, lines.FromEnv(lines.Options{
 		Name: "stdin", Topic: "stdin", MaxLineBytes: cfg.Int("max_line_bytes"),
-		ChunkBytes: chunkBytes, Logger: env.Logger,
-	})
+		ChunkBytes: chunkBytes,
+	}, env))
 }
 
 // NewSink is the stdout sink over w, configured by the stdout fields.

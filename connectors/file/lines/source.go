@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/flowrun/flowrun/message"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultMaxLineBytes is the longest line a source reads by default.
@@ -32,20 +33,26 @@ var ErrClosed = errors.New("line source closed")
 
 // Options configure a Source.
 type Options struct {
-	Name         string       // for errors and logs: "stdin", "file /tmp/in.txt"
-	Topic        string       // every message's Topic
-	MaxLineBytes int          // longer lines are skipped and logged as errors (default DefaultMaxLineBytes)
-	ChunkBytes   int          // size of the read chunks (default 1 MiB)
-	Logger       *slog.Logger // skipped lines (default slog.Default())
+	Name         string             // for errors and logs: "stdin", "file /tmp/in.txt"
+	Topic        string             // every message's Topic
+	MaxLineBytes int                // a longer line is handed out failed, cut to this (default DefaultMaxLineBytes)
+	Codec        message.Codec      // bytes keeps a line's "\r"; json skips blank lines
+	BlankLines   prometheus.Counter // counts the blank lines json skips (optional)
+	ChunkBytes   int                // size of the read chunks (default 1 MiB)
+	Logger       *slog.Logger       // the count of skipped blank lines (default slog.Default())
 	// Closer, when set, is closed by Close to interrupt a read in
 	// progress (the file the reader reads). Without it a read blocked in
 	// the reader finishes on its own (at the next line or EOF).
 	Closer io.Closer
 }
 
-// Source reads one message per line. Empty lines are skipped but still
-// counted, so a message's ID and Offset are its line number in the input.
-// A trailing "\n" or "\r\n" is not part of the message.
+// Source reads one message per line; a message's ID and Offset are its
+// line number in the input. The "\n" ending a line is not part of the
+// message, nor a "\r" before it unless the codec is bytes (byte-exact).
+// Empty lines are messages too, except with the json codec, which skips
+// blank lines (counted in Options.BlankLines and logged at the end).
+// A line over MaxLineBytes is handed out cut to MaxLineBytes with
+// Message.Err saying so: the runtime fails it like any other failure.
 type Source struct {
 	opt Options
 
@@ -54,9 +61,10 @@ type Source struct {
 	start, end int
 	line       int64 // lines consumed so far, empty ones included
 	eof        bool
-	discarding bool   // inside a line over MaxLineBytes, dropping it
-	pending    bool   // the pump is reading into chunk[end:]
-	spans      []span // scratch for take
+	cut        *longLine // inside a line over MaxLineBytes: its head, its size so far
+	blank      int64     // blank lines skipped (json)
+	pending    bool      // the pump is reading into chunk[end:]
+	spans      []span    // scratch for take
 
 	// The pump does the reads, one at a time and only when Read asks, so
 	// Read can return on ctx while the reader is blocked (a pipe, a tty).
@@ -124,7 +132,9 @@ func (s *Source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 		case n == len(buf):
 			return n, nil
 		case s.eof:
-			return n + s.takeLast(buf[n:]), io.EOF
+			n += s.takeLast(buf[n:])
+			s.reportBlank()
+			return n, io.EOF
 		case n > 0: // never wait for more once there is something to hand out
 			return n, nil
 		}
@@ -134,10 +144,33 @@ func (s *Source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	}
 }
 
-// span is one line of the chunk, ready to hand out.
+// span is one line of the chunk, ready to hand out; long is set for a
+// line over MaxLineBytes.
 type span struct {
 	from, to int
 	line     int64
+	long     *longLine
+}
+
+// longLine is a line over MaxLineBytes: its first MaxLineBytes bytes and
+// its full length. It is handed out failed (Message.Err), so the runtime
+// dead-letters or nacks it and counts it like any failure.
+type longLine struct {
+	head   []byte
+	size   int
+	lastCR bool // the last byte counted in size is a '\r'
+}
+
+// add counts b, read of the long line, and hands out the line when it
+// ended; a "\r" ending it is not counted, as for any line, unless bytes.
+func (l *longLine) add(b []byte, ended bool, codec message.Codec) {
+	l.size += len(b)
+	if len(b) > 0 {
+		l.lastCR = b[len(b)-1] == '\r'
+	}
+	if ended && l.lastCR && codec != message.Bytes {
+		l.size--
+	}
 }
 
 // take hands out the complete lines in chunk[start:end].
@@ -146,28 +179,28 @@ func (s *Source) take(buf []*message.Message) int {
 	for len(spans) < len(buf) {
 		i := bytes.IndexByte(s.chunk[s.start:s.end], '\n')
 		if i < 0 {
-			if s.end-s.start > s.opt.MaxLineBytes+1 { // +1: room for a '\r'
-				s.start, s.discarding = s.end, true
+			switch {
+			case s.cut != nil: // still inside a long line: drop what came
+				s.cut.add(s.chunk[s.start:s.end], false, s.opt.Codec)
+				s.start = s.end
+			case s.end-s.start > s.opt.MaxLineBytes+1: // +1: room for a '\r'
+				s.cut = &longLine{head: bytes.Clone(s.chunk[s.start : s.start+s.opt.MaxLineBytes])}
+				s.cut.add(s.chunk[s.start:s.end], false, s.opt.Codec)
+				s.start = s.end
 			}
 			break
 		}
 		from, to := s.start, s.start+i
 		s.start = to + 1
 		s.line++
-		if s.discarding {
-			s.discarding = false
-			s.skipTooLong()
+		if s.cut != nil {
+			s.cut.add(s.chunk[from:to], true, s.opt.Codec)
+			spans = append(spans, span{line: s.line, long: s.cut})
+			s.cut = nil
 			continue
 		}
-		if to > from && s.chunk[to-1] == '\r' {
-			to--
-		}
-		switch {
-		case to == from: // an empty line is skipped
-		case to-from > s.opt.MaxLineBytes:
-			s.skipTooLong()
-		default:
-			spans = append(spans, span{from, to, s.line})
+		if sp, ok := s.span(from, to); ok {
+			spans = append(spans, sp)
 		}
 	}
 	s.emit(buf, spans)
@@ -175,30 +208,45 @@ func (s *Source) take(buf []*message.Message) int {
 	return len(spans)
 }
 
+// span makes the span of the line chunk[from:to] (without its "\n"); ok
+// is false for a blank line the codec skips.
+func (s *Source) span(from, to int) (span, bool) {
+	if s.opt.Codec != message.Bytes && to > from && s.chunk[to-1] == '\r' {
+		to--
+	}
+	switch {
+	case to == from && s.opt.Codec == message.JSON:
+		s.blank++
+		if s.opt.BlankLines != nil {
+			s.opt.BlankLines.Inc()
+		}
+		return span{}, false
+	case to-from > s.opt.MaxLineBytes:
+		return span{line: s.line, long: &longLine{head: s.chunk[from : from+s.opt.MaxLineBytes : from+s.opt.MaxLineBytes], size: to - from}}, true
+	}
+	return span{from: from, to: to, line: s.line}, true
+}
+
 // takeLast hands out what is left after EOF: a last line without "\n".
 func (s *Source) takeLast(buf []*message.Message) int {
 	from, to := s.start, s.end
 	s.start = s.end
-	if to == from && !s.discarding {
-		return 0
-	}
-	s.line++
-	if s.discarding || to-from > s.opt.MaxLineBytes+1 {
-		s.discarding = false
-		s.skipTooLong()
-		return 0
-	}
-	if s.chunk[to-1] == '\r' {
-		to--
+	if s.cut != nil {
+		s.line++
+		s.cut.add(s.chunk[from:to], true, s.opt.Codec)
+		s.emit(buf, []span{{line: s.line, long: s.cut}})
+		s.cut = nil
+		return 1
 	}
 	if to == from {
 		return 0
 	}
-	if to-from > s.opt.MaxLineBytes {
-		s.skipTooLong()
+	s.line++
+	sp, ok := s.span(from, to)
+	if !ok {
 		return 0
 	}
-	s.emit(buf, []span{{from, to, s.line}})
+	s.emit(buf, []span{sp})
 	return 1
 }
 
@@ -220,16 +268,22 @@ func (s *Source) emit(buf []*message.Message, spans []span) {
 		m.Topic = s.opt.Topic
 		m.Offset = sp.line
 		m.Raw = s.chunk[sp.from:sp.to:sp.to]
+		if sp.long != nil {
+			m.Raw = sp.long.head
+			m.Err = fmt.Errorf("%s: line %d is %d bytes, over max_line_bytes (%d): only its first %d bytes are kept; raise max_line_bytes to read it whole",
+				s.opt.Name, sp.line, sp.long.size, s.opt.MaxLineBytes, s.opt.MaxLineBytes)
+		}
 		buf[i] = m
 	}
 }
 
-// skipTooLong reports the line just consumed, which is over
-// MaxLineBytes. It is logged rather than returned: a Read error would
-// only make the runtime retry a read that has already moved past it.
-func (s *Source) skipTooLong() {
-	s.opt.Logger.Error("line longer than max_line_bytes skipped; raise max_line_bytes to read it",
-		"source", s.opt.Name, "line", s.line, "max_line_bytes", s.opt.MaxLineBytes)
+// reportBlank logs, once, how many blank lines the json codec skipped.
+func (s *Source) reportBlank() {
+	if s.blank > 0 {
+		s.opt.Logger.Info("skipped blank lines: the json codec reads each non-blank line as one document",
+			"source", s.opt.Name, "blank_lines", s.blank)
+		s.blank = 0
+	}
 }
 
 // fill reads once more into the free end of the chunk, taking a new chunk

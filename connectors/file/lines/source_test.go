@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -130,38 +132,89 @@ func TestLongLineGrowsTheChunk(t *testing.T) {
 	check(t, readAll(t, s, 3), "t", []line{{"1", "a"}, {"2", long}, {"3", "b"}})
 }
 
-func TestLineOverMaxIsSkippedAndLogged(t *testing.T) {
+// A line over MaxLineBytes is not skipped: it is handed out cut to
+// MaxLineBytes with Err saying how long it was, so the runtime fails it
+// (dead letter or nack) and counts it like any other failure.
+func TestLineOverMaxIsHandedOutFailed(t *testing.T) {
 	max5 := strings.Repeat("5", 5)
+	z := strings.Repeat("z", 30_000)
+	type long struct {
+		line string
+		size int
+	}
 	cases := map[string]struct {
 		input string
 		want  []line
-		bad   []string // line numbers logged as too long
+		long  []long // the failed messages among want: line number and full size
 	}{
-		"in the middle":           {"ok\ntoo long\n" + max5 + "\r\nfine\n", []line{{"1", "ok"}, {"3", max5}, {"4", "fine"}}, []string{"2"}},
-		"much longer than chunks": {"ok\n" + strings.Repeat("z", 30_000) + "\nfine", []line{{"1", "ok"}, {"3", "fine"}}, []string{"2"}},
-		"last without newline":    {"ok\n123456", []line{{"1", "ok"}}, []string{"2"}},
-		"long last line":          {"ok\n" + strings.Repeat("z", 30_000), []line{{"1", "ok"}}, []string{"2"}},
-		"just over with CR":       {max5 + "6\r\n" + max5 + "\r\n", []line{{"2", max5}}, []string{"1"}},
+		"in the middle":           {"ok\ntoo long\n" + max5 + "\r\nfine\n", []line{{"1", "ok"}, {"2", "too l"}, {"3", max5}, {"4", "fine"}}, []long{{"2", 8}}},
+		"much longer than chunks": {"ok\n" + z + "\nfine", []line{{"1", "ok"}, {"2", "zzzzz"}, {"3", "fine"}}, []long{{"2", 30_000}}},
+		"last without newline":    {"ok\n123456", []line{{"1", "ok"}, {"2", "12345"}}, []long{{"2", 6}}},
+		"long last line":          {"ok\n" + z, []line{{"1", "ok"}, {"2", "zzzzz"}}, []long{{"2", 30_000}}},
+		"just over with CR":       {max5 + "6\r\n" + max5 + "\r\n", []line{{"1", max5}, {"2", max5}}, []long{{"1", 6}}},
 	}
 	for name, c := range cases {
 		for _, oneByte := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/onebyte=%v", name, oneByte), func(t *testing.T) {
-				var logs bytes.Buffer
 				var r io.Reader = strings.NewReader(c.input)
 				if oneByte {
 					r = iotest.OneByteReader(r)
 				}
-				s := newTestSource(t, r, Options{MaxLineBytes: 5, ChunkBytes: 4 << 10,
-					Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-				check(t, readAll(t, s, 2), "t", c.want)
-				got := strings.Count(logs.String(), "max_line_bytes skipped")
-				if got != len(c.bad) {
-					t.Fatalf("%d lines logged as too long, want %d; logs:\n%s", got, len(c.bad), logs.String())
-				}
-				for _, n := range c.bad {
-					if !strings.Contains(logs.String(), "line="+n+" ") {
-						t.Fatalf("log does not name line %s:\n%s", n, logs.String())
+				s := newTestSource(t, r, Options{MaxLineBytes: 5, ChunkBytes: 4 << 10})
+				got := readAll(t, s, 2)
+				check(t, got, "t", c.want)
+				var failed []long
+				for _, m := range got {
+					if m.Err == nil {
+						continue
 					}
+					failed = append(failed, long{m.ID, 0})
+					for _, want := range c.long {
+						text := fmt.Sprintf("line %s is %d bytes, over max_line_bytes (5): only its first 5 bytes are kept; raise max_line_bytes", want.line, want.size)
+						if want.line == m.ID && !strings.Contains(m.Err.Error(), text) {
+							t.Fatalf("line %s: Err = %q, want it to contain %q", m.ID, m.Err, text)
+						}
+					}
+				}
+				if len(failed) != len(c.long) {
+					t.Fatalf("failed lines %v, want %v", failed, c.long)
+				}
+			})
+		}
+	}
+}
+
+// With the bytes codec a line is byte-exact: a "\r" before the "\n" is
+// kept and empty lines are messages; text drops the "\r" of "\r\n" but
+// keeps empty lines; json skips blank lines and counts them.
+func TestCodecDecidesCRAndEmptyLines(t *testing.T) {
+	input := "a\r\n\r\n\n\x00\xff\rb\r"
+	cases := []struct {
+		codec message.Codec
+		want  []line
+		blank int
+	}{
+		{message.Bytes, []line{{"1", "a\r"}, {"2", "\r"}, {"3", ""}, {"4", "\x00\xff\rb\r"}}, 0},
+		{message.Text, []line{{"1", "a"}, {"2", ""}, {"3", ""}, {"4", "\x00\xff\rb"}}, 0},
+		{message.JSON, []line{{"1", "a"}, {"4", "\x00\xff\rb"}}, 2},
+	}
+	for _, c := range cases {
+		for _, oneByte := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/onebyte=%v", c.codec, oneByte), func(t *testing.T) {
+				var r io.Reader = strings.NewReader(input)
+				if oneByte {
+					r = iotest.OneByteReader(r)
+				}
+				var logs bytes.Buffer
+				blank := prometheus.NewCounter(prometheus.CounterOpts{Name: "blank"})
+				s := newTestSource(t, r, Options{Codec: c.codec, BlankLines: blank,
+					Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+				check(t, readAll(t, s, 3), "t", c.want)
+				if got := testutil.ToFloat64(blank); got != float64(c.blank) {
+					t.Fatalf("blank lines counted %v, want %d", got, c.blank)
+				}
+				if logged := strings.Contains(logs.String(), fmt.Sprintf("blank_lines=%d", c.blank)); logged != (c.blank > 0) {
+					t.Fatalf("blank lines logged %v, want %v:\n%s", logged, c.blank > 0, logs.String())
 				}
 			})
 		}

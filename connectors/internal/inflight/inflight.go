@@ -63,11 +63,12 @@ func (l *Limit) Release(n int) {
 	}
 }
 
-// Redeliveries holds nacked messages until they are due again.
+// Redeliveries holds nacked messages until they are due again, each for
+// the wait its Redelivery policy gives (growing with its nacks).
 type Redeliveries struct {
-	mu    sync.Mutex
-	delay time.Duration
-	queue []due
+	policy *Redelivery
+	mu     sync.Mutex
+	queue  []due
 }
 
 type due struct {
@@ -75,14 +76,21 @@ type due struct {
 	at time.Time
 }
 
-// NewRedeliveries returns a queue that holds each message for delay.
-func NewRedeliveries(delay time.Duration) *Redeliveries { return &Redeliveries{delay: delay} }
+// NewRedeliveries returns a queue whose waits policy decides.
+func NewRedeliveries(policy *Redelivery) *Redeliveries { return &Redeliveries{policy: policy} }
 
-// Add queues m to be handed out again after the delay.
-func (r *Redeliveries) Add(m *message.Message) {
+// Add queues m, nacked for err, to be handed out again once its wait has
+// passed. Messages are known to the policy by their ID.
+func (r *Redeliveries) Add(m *message.Message, err error, attrs ...any) {
+	delay := r.policy.Nacked(m.ID, err, append(attrs, "id", m.ID)...)
 	r.mu.Lock()
-	r.queue = append(r.queue, due{m: m, at: time.Now().Add(r.delay)})
+	r.queue = append(r.queue, due{m: m, at: time.Now().Add(delay)})
 	r.mu.Unlock()
+}
+
+// Acked tells the policy m was acked: its next nack waits the first delay.
+func (r *Redeliveries) Acked(m *message.Message) {
+	r.policy.Acked(func() string { return m.ID })
 }
 
 // Take moves the due messages into buf and returns how many.
@@ -101,6 +109,7 @@ func (r *Redeliveries) Take(buf []*message.Message) int {
 	}
 	clear(r.queue[len(keep):])
 	r.queue = keep
+	r.policy.HandedOut(n)
 	return n
 }
 

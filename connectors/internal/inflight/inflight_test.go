@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
 )
 
 func TestLimitBoundsAndWakes(t *testing.T) {
@@ -42,12 +43,12 @@ func TestLimitBoundsAndWakes(t *testing.T) {
 }
 
 func TestRedeliveriesComeBackWhenDue(t *testing.T) {
-	r := NewRedeliveries(30 * time.Millisecond)
+	r := NewRedeliveries(NewRedelivery(registry.Env{}, 30*time.Millisecond, time.Second))
 	if _, ok := r.Next(); ok {
 		t.Fatal("empty queue has a next")
 	}
-	r.Add(&message.Message{ID: "a"})
-	r.Add(&message.Message{ID: "b"})
+	r.Add(&message.Message{ID: "a"}, nil)
+	r.Add(&message.Message{ID: "b"}, nil)
 	buf := make([]*message.Message, 1)
 	if n := r.Take(buf); n != 0 {
 		t.Fatalf("took %d before due", n)
