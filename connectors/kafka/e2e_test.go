@@ -7,6 +7,7 @@ package kafka_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,7 +358,7 @@ func TestE2EExampleFlows(t *testing.T) {
 		}
 		if p.Amount > 500 && p.Currency == "EUR" {
 			want = append(want, fmt.Sprintf(`%s {"cents":%d,"country":"%s","id":"%s","user":"%s"}`,
-				p.User, int(p.Amount*100), p.Country, p.ID, p.User))
+				p.User, int(math.Round(p.Amount*100)), p.Country, p.ID, p.User))
 		}
 	}
 	slices.Sort(want)
