@@ -1,6 +1,9 @@
 package message
 
-import "slices"
+import (
+	"bytes"
+	"slices"
+)
 
 // decodedObject writes m, an object decode built from raw[sp], by walking
 // the raw object: each member still in m keeps its key's bytes, its place
@@ -14,7 +17,7 @@ func (e encoder) decodedObject(b []byte, m map[string]any, sp span) ([]byte, err
 	b = append(b, '{')
 	space := d.pos
 	d.skipSpace()
-	b = append(b, raw[space:d.pos]...)
+	b = appendSpacing(b, raw[space:d.pos])
 	var seen keySet
 	written, from := false, d.pos // from: where the bytes before the next member start
 	for raw[d.pos] != '}' {
@@ -39,9 +42,9 @@ func (e encoder) decodedObject(b []byte, m map[string]any, sp span) ([]byte, err
 		// A key read twice was decoded as its last value: write it once, first.
 		if v, ok := m[key]; ok && seen.add(key) {
 			if written {
-				b = append(b, raw[from:valStart]...) // the comma, the key, the colon
+				b = appendSpacing(b, raw[from:valStart]) // the comma, the key, the colon
 			} else {
-				b = append(b, raw[keyStart:valStart]...)
+				b = appendSpacing(b, raw[keyStart:valStart])
 			}
 			if b, err = e.value(b, v); err != nil {
 				return b, err
@@ -56,7 +59,7 @@ func (e encoder) decodedObject(b []byte, m map[string]any, sp span) ([]byte, err
 			return b, err
 		}
 	}
-	return append(b, raw[from:d.pos+1]...), nil // the spacing and the '}'
+	return appendSpacing(b, raw[from:d.pos+1]), nil // the spacing and the '}'
 }
 
 // addedMembers writes the members of m that the raw object did not have.
@@ -91,7 +94,7 @@ func (e encoder) decodedList(b []byte, l []any, sp span) ([]byte, error) {
 	b = append(b, '[')
 	space := d.pos
 	d.skipSpace()
-	b = append(b, raw[space:d.pos]...)
+	b = appendSpacing(b, raw[space:d.pos])
 	from, i := d.pos, 0
 	for ; raw[d.pos] != ']'; i++ {
 		valStart := d.pos
@@ -106,7 +109,7 @@ func (e encoder) decodedList(b []byte, l []any, sp span) ([]byte, error) {
 		}
 		if i < len(l) {
 			if i > 0 {
-				b = append(b, raw[from:valStart]...)
+				b = appendSpacing(b, raw[from:valStart])
 			}
 			var err error
 			if b, err = e.value(b, l[i]); err != nil {
@@ -124,7 +127,33 @@ func (e encoder) decodedList(b []byte, l []any, sp span) ([]byte, error) {
 			return b, err
 		}
 	}
-	return append(b, raw[from:d.pos+1]...), nil
+	return appendSpacing(b, raw[from:d.pos+1]), nil
+}
+
+// appendSpacing appends the bytes between two values (spaces, a comma or
+// colon, a key) as they are, unless they break the line: a payload read
+// spread over lines is written on one, so a line sink keeps one message
+// a line. A line break can only be spacing: a JSON string holds none.
+func appendSpacing(b, sep []byte) []byte {
+	if bytes.IndexAny(sep, "\r\n") < 0 {
+		return append(b, sep...)
+	}
+	inString, escaped := false, false
+	for _, c := range sep {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			continue
+		case c == '"':
+			inString = true
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // keySet is the keys of an object seen so far: an array while few, a
