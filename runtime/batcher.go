@@ -107,7 +107,10 @@ func (b *batcher) add(m *message.Message) {
 			b.p.fail(m, b.name, err, 1)
 			return
 		}
-		keyValue, id.key = v, registry.ToString(v)
+		keyValue = v
+		if v != nil {
+			id.key = m.Format(v) // an id beyond int64 keeps its digits: no two share a batch
+		}
 	}
 	limit := b.plan.MaxBuffered
 	if limit == 0 {

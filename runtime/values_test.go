@@ -118,3 +118,19 @@ sink: {file: {path: "OUT", envelope: true}}
 		`{"id":"1.1","key":"","topic":"IN","meta":{},"payload":{"sku":"a"}}`,
 		`{"id":"3.0","key":"","topic":"IN","meta":{},"payload":1}`)
 }
+
+// Ids beyond int64 are float64s in expressions, but a batch key made of
+// one keeps its digits: two ids a float64 cannot tell apart get batches
+// of their own.
+func TestBatchKeyKeepsTheDigitsOfBigIds(t *testing.T) {
+	got := runLines(t, `
+version: 1
+name: bigkeys
+source: {file: {path: "IN"}}
+concurrency: 1
+stages:
+  - batch: {size: 2, timeout: 1h, key: payload.id, reduce: '{"n": len(batch)}'}
+sink: {file: {path: "OUT"}}
+`, `{"id":18446744073709551616}`, `{"id":18446744073709551617}`)
+	wantLines(t, got, `{"n":1}`, `{"n":1}`)
+}
