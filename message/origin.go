@@ -67,8 +67,8 @@ func (o *origin) init(raw []byte) {
 	o.conts = o.conts0[:0]
 }
 
-// tracked reports whether spans fit the raw bytes (4 GiB and more are
-// decoded, not tracked).
+// tracked reports whether spans fit the raw bytes: the values of a
+// payload of 4 GiB or more are written as computed ones are.
 func (o *origin) tracked() bool { return o != nil && len(o.raw) < math.MaxUint32 }
 
 func (o *origin) boxString(s string, off, end int) any {
@@ -98,7 +98,7 @@ func (o *origin) addContainer(v any, off, end int) {
 
 // scalarBytes returns the raw bytes of a string or number decode built.
 func (o *origin) scalarBytes(v any) ([]byte, bool) {
-	if o == nil {
+	if !o.tracked() {
 		return nil, false
 	}
 	e := (*eface)(unsafe.Pointer(&v))
@@ -121,7 +121,7 @@ func (o *origin) scalarBytes(v any) ([]byte, bool) {
 
 // containerSpan returns the span of an object or list decode built.
 func (o *origin) containerSpan(v any) (span, bool) {
-	if o == nil {
+	if !o.tracked() {
 		return span{}, false
 	}
 	p := dataOf(v)
