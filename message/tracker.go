@@ -17,9 +17,6 @@ type Tracker struct {
 	src  *Message          // the message the source read (stages change its payload)
 	key  string            // src.Key as read
 	meta map[string]string // src.Meta as read (stages copy it before writing)
-	// DedupeKey, when set, is remembered by the dedupe middleware once
-	// the message has been acked.
-	DedupeKey string
 
 	done func(*Tracker)
 }

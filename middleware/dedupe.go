@@ -66,6 +66,7 @@ type dedupe struct {
 	keys     map[string]*list.Element // of *seenKey
 	order    list.List                // oldest first
 	inFlight map[string]*inFlight
+	claimed  map[*message.Tracker]string // the key each message in flight holds here
 }
 
 type seenKey struct {
@@ -82,7 +83,7 @@ type inFlight struct {
 
 func newDedupe(key *expression.Program, ttl time.Duration, maxKeys int, now func() time.Time) *dedupe {
 	return &dedupe{key: key, ttl: ttl, maxKeys: maxKeys, now: now, keys: map[string]*list.Element{},
-		inFlight: map[string]*inFlight{}}
+		inFlight: map[string]*inFlight{}, claimed: map[*message.Tracker]string{}}
 }
 
 func (d *dedupe) middleware() *registry.Middleware {
@@ -120,8 +121,6 @@ func (d *dedupe) wrap(next registry.Handler) registry.Handler {
 		}
 		if m.Tracker == nil { // not tracked: nothing will settle it
 			defer d.release(key, nil, false)
-		} else {
-			m.Tracker.DedupeKey = key
 		}
 		return next(x, m, out)
 	}
@@ -142,7 +141,11 @@ func (d *dedupe) claim(key string, t *message.Tracker) (dup bool, wait <-chan st
 		}
 		return false, f.done
 	}
-	d.inFlight[strings.Clone(key)] = &inFlight{owner: t, done: make(chan struct{})}
+	key = strings.Clone(key)
+	d.inFlight[key] = &inFlight{owner: t, done: make(chan struct{})}
+	if t != nil {
+		d.claimed[t] = key // this dedupe's own: a flow may have several
+	}
 	return false, nil
 }
 
@@ -150,8 +153,12 @@ func (d *dedupe) claim(key string, t *message.Tracker) (dup bool, wait <-chan st
 // dead-lettered one may succeed when a copy comes again) and lets the
 // copies waiting for it go on.
 func (d *dedupe) onSettle(t *message.Tracker) {
-	if t.DedupeKey != "" {
-		d.release(t.DedupeKey, t, t.Failure() == nil)
+	d.mu.Lock()
+	key, ok := d.claimed[t]
+	delete(d.claimed, t)
+	d.mu.Unlock()
+	if ok {
+		d.release(key, t, t.Failure() == nil)
 	}
 }
 

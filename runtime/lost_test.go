@@ -153,6 +153,26 @@ sink: {tsink: {name: dd4-out}}
 	}
 }
 
+// Two dedupes each keep their own key per message: the second no longer
+// overwrote the first's, which then never let its copies go on.
+func TestTwoDedupesEachReleaseTheirKey(t *testing.T) {
+	newSource(t, "dd2", `{"a":"x","b":"1"}`, `{"a":"x","b":"2"}`, `{"a":"y","b":"1"}`)
+	sink := newSink(t, "dd2-out")
+	sum := runFlow(t, `
+version: 1
+name: dd2
+source: {tsrc: {name: dd2}}
+concurrency: 1
+middleware:
+  - dedupe: {key: payload.a}
+  - dedupe: {key: payload.b}
+sink: {tsink: {name: dd2-out}}
+`)
+	if got := sink.bodies(); !slices.Equal(got, []string{`{"a":"x","b":"1"}`}) || sum.Filtered != 2 || sum.DrainTimeout {
+		t.Fatalf("sink got %q, summary %+v", got, sum)
+	}
+}
+
 // 200 messages over 50 keys, four processors (shared lane, and lanes by
 // key): exactly one output per key.
 func TestDedupeUnderConcurrencyGivesOneOutputPerKey(t *testing.T) {
