@@ -16,9 +16,10 @@ import (
 	_ "github.com/flowrun/flowrun/stages"
 )
 
-// A body the flow's codec cannot decode is answered 400 (sending it
-// again cannot help), a good one 200.
-func TestFlowAnswersMalformedBody400(t *testing.T) {
+// A body the flow's codec cannot decode is answered 400, one the flow
+// fails on for good (no dead letter) 422: sending either again cannot
+// help, so neither is 503. A good one is answered 200.
+func TestFlowAnswersWhatCannotSucceed4xx(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +27,7 @@ func TestFlowAnswersMalformedBody400(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	src := "version: 1\nname: hook\nsource: {http: {address: \"" + addr + "\", path: /in}}\n" +
-		"stages:\n  - map: '{\"a\": payload.a}'\nsink: {drop: {}}\n"
+		"stages:\n  - map: '{\"a\": payload.a % 2}'\nsink: {drop: {}}\n"
 	f, ds := dsl.Parse("hook.yaml", []byte(src), func(string) (string, bool) { return "", false })
 	if len(ds) > 0 {
 		t.Fatal(ds)
@@ -53,7 +54,8 @@ func TestFlowAnswersMalformedBody400(t *testing.T) {
 	for _, c := range []struct {
 		body string
 		want int
-	}{{`{bad`, http.StatusBadRequest}, {`{"a":1}`, http.StatusOK}, {`[1,`, http.StatusBadRequest}} {
+	}{{`{bad`, http.StatusBadRequest}, {`{"a":1}`, http.StatusOK}, {`[1,`, http.StatusBadRequest},
+		{`{"a":1.5}`, http.StatusUnprocessableEntity}} {
 		resp, err := http.Post("http://"+addr+"/in", "application/json", strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)

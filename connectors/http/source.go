@@ -146,9 +146,13 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case err := <-req.answer:
 		var malformed *registry.DecodeError
+		var rejected *rejection
 		switch {
 		case errors.As(err, &malformed): // sending it again cannot help
 			http.Error(w, "malformed body: "+err.Error(), http.StatusBadRequest)
+			return
+		case errors.As(err, &rejected): // nor here: the flow failed on it for good
+			http.Error(w, "cannot be handled, and sending it again will not help: "+err.Error(), http.StatusUnprocessableEntity)
 			return
 		case err != nil:
 			retryLater(w, "not handled: "+err.Error())
@@ -318,9 +322,20 @@ func (s *source) Nack(m *message.Message, cause error) {
 	s.settle(m, cause)
 }
 
-// Reject answers a message that failed for good (no dead letter) as
-// Nack does: the caller is told, never answered 200.
-func (s *source) Reject(m *message.Message, cause error) { s.Nack(m, cause) }
+// Reject answers a message that failed for good (no dead letter) with
+// 422 (400 for a body that does not decode): never 200, and never 503,
+// which would make a retrying caller send it again and again.
+func (s *source) Reject(m *message.Message, cause error) {
+	if cause == nil {
+		cause = errors.New("rejected")
+	}
+	s.settle(m, &rejection{cause})
+}
+
+// rejection is a failure that no retry of the request can mend.
+type rejection struct{ error }
+
+func (r *rejection) Unwrap() error { return r.error }
 
 func (s *source) settle(m *message.Message, err error) {
 	req, ok := m.Ref.(*request)
