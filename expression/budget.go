@@ -67,13 +67,20 @@ func (b *budget) step() error {
 		return nil
 	}
 	if now.Sub(b.started) > b.limit {
-		if b.limit != TimeBudget {
-			return fmt.Errorf("time budget exceeded: an evaluation may run at most %v", b.limit)
-		}
-		return ErrTimeBudget
+		return timeBudgetError{b.limit}
 	}
 	return nil
 }
+
+// timeBudgetError names the limit in force (a test sets a smaller one);
+// to errors.Is it is ErrTimeBudget.
+type timeBudgetError struct{ limit time.Duration }
+
+func (e timeBudgetError) Error() string {
+	return fmt.Sprintf("time budget exceeded: an evaluation may run at most %v", e.limit)
+}
+
+func (e timeBudgetError) Is(target error) bool { return target == ErrTimeBudget }
 
 // Names of the functions the budget patch calls. budgetName and
 // stepFunc are environment fields: the evaluation's *budget, and a

@@ -47,7 +47,7 @@ func TestTimeBudgetStopsLongLoops(t *testing.T) {
 		xs[i] = i
 	}
 	v, err := eval(t, r, src, map[string]any{"xs": xs})
-	if err == nil || !strings.Contains(err.Error(), "time budget exceeded: an evaluation may run at most 1ns") {
+	if !errors.Is(err, ErrTimeBudget) || !strings.Contains(err.Error(), "time budget exceeded: an evaluation may run at most 1ns") {
 		t.Fatalf("%s = %v, %v; want the time budget error", src, v, err)
 	}
 	r.timeBudget = TimeBudget

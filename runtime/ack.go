@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/flowrun/flowrun/expression"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -15,9 +16,11 @@ import (
 // fail settles m (and every source message it was reduced from) as
 // finally failed in stage. The failure is permanent, since handling the
 // same message again fails the same way (decoding, expressions and
-// encoding depend on the message alone), unless a context ended it.
+// encoding depend on the message alone), unless a context ended it or
+// the time budget did: a busy host may give the next try its second.
 func (p *Pipeline) fail(m *message.Message, stage string, err error, attempts int) {
-	transient := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	transient := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, expression.ErrTimeBudget)
 	p.failAs(m, message.Failure{Err: err, Stage: stage, Attempts: attempts, Permanent: !transient})
 }
 

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	_ "github.com/flowrun/flowrun/connectors/file"
+	"github.com/flowrun/flowrun/expression"
 	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
 )
 
 // A failure no redelivery can fix (an expression's type error), without
@@ -40,6 +43,36 @@ sink: {tsink: {name: pf-out-`+kind+`}}
 				t.Fatalf("sink got %q", got)
 			}
 		})
+	}
+}
+
+func init() {
+	registry.RegisterStage(&registry.StageSpec{Name: "tslow", Value: registry.Field{Type: registry.String},
+		Build: func(*registry.Build, any) (any, error) { return slowStep{}, nil }})
+}
+
+// slowStep fails every message as an evaluation over its time budget does.
+type slowStep struct{}
+
+func (slowStep) Apply(*registry.Exec, *message.Message, []*message.Message) ([]*message.Message, error) {
+	return nil, fmt.Errorf("expression %q: %w", "slow", expression.ErrTimeBudget)
+}
+
+// An evaluation over its time budget may pass on a less busy host: it is
+// nacked for redelivery, not discarded as a failure that cannot mend.
+func TestTimeBudgetFailureIsRedelivered(t *testing.T) {
+	src := newSource(t, "tb", `{"x": 1}`)
+	newSink(t, "tb-out")
+	sum := runFlow(t, `
+version: 1
+name: tb
+source: {tredeliver: {name: tb}}
+stages:
+  - tslow: ""
+sink: {tsink: {name: tb-out}}
+`)
+	if _, nacked := src.counts(); nacked != 1 || sum.Discarded != 0 || sum.Lost != 0 {
+		t.Fatalf("nacked %d, summary %+v", nacked, sum)
 	}
 }
 
