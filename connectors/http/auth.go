@@ -21,8 +21,8 @@ const (
 	// X-Signature-Timestamp = t (unix seconds), t within hmac_tolerance.
 	schemeFlowrun = "flowrun"
 	// github: X-Hub-Signature-256 = sha256=<hex HMAC of the body>. GitHub
-	// signs no timestamp, so a captured request can be replayed: dedupe
-	// on meta["x-github-delivery"].
+	// signs no timestamp and no header, so a captured request can be
+	// replayed with any X-GitHub-Delivery: dedupe on signed body fields.
 	schemeGitHub = "github"
 	// stripe: Stripe-Signature = t=<t>,v1=<hex HMAC of "<t>.<body>">[,v1=...],
 	// t within hmac_tolerance.

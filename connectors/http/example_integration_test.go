@@ -67,8 +67,16 @@ func TestExampleFlow(t *testing.T) {
 	if s := deliver("push", "d-3", push, "forged"); s != http.StatusUnauthorized {
 		t.Fatalf("forged signature: %d, want 401", s)
 	}
+	// A captured push replayed under another (unsigned) delivery id is
+	// dropped: dedupe keys on the signed ref and head commit.
+	headed := `{"ref":"refs/heads/main","after":"c0ffee","repository":{"full_name":"acme/app"},"pusher":{"name":"ann"},"commits":[{}]}`
+	for _, delivery := range []string{"d-4", "d-5"} {
+		if s := deliver("push", delivery, headed, "s3cret"); s != http.StatusOK {
+			t.Fatalf("push %s: %d, want 200", delivery, s)
+		}
+	}
 	flow.Stop()
-	if n, _ := rdb.XLen(ctx, "github-pushes").Result(); n != 1 {
-		t.Fatalf("%d records, want only the push", n)
+	if n, _ := rdb.XLen(ctx, "github-pushes").Result(); n != 2 {
+		t.Fatalf("%d records, want the two pushes, not the replay", n)
 	}
 }

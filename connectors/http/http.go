@@ -88,7 +88,7 @@ var sourceFields = []registry.Field{
 		Doc: "require an HMAC-SHA256 signature made with this secret, in the form hmac_scheme says, e.g. \"${WEBHOOK_SECRET}\""},
 	{Name: "hmac_scheme", Type: registry.String, Default: schemeFlowrun, Enum: []string{schemeFlowrun, schemeGitHub, schemeStripe},
 		Doc: "how requests are signed: flowrun (signature_header sha256=<hex HMAC of \"<t>.<body>\"> and X-Signature-Timestamp t, unix seconds), " +
-			"github (X-Hub-Signature-256 sha256=<hex HMAC of the body>; no timestamp, so no replay window: dedupe on X-GitHub-Delivery), " +
+			"github (X-Hub-Signature-256 sha256=<hex HMAC of the body>; no timestamp, so no replay window: dedupe on signed body fields, not on the unsigned X-GitHub-Delivery), " +
 			"stripe (Stripe-Signature t=<t>,v1=<hex HMAC of \"<t>.<body>\">)"},
 	{Name: "hmac_tolerance", Type: registry.Duration, Default: 5 * time.Minute, Min: registry.F(1),
 		Doc: "flowrun and stripe schemes: a signed timestamp further than this from now is refused (401), so a captured request cannot be replayed later"},
