@@ -95,11 +95,13 @@ func (r *Redelivery) Nacked(key string, err error, attrs ...any) time.Duration {
 }
 
 // Delay is the wait before the n-th redelivery of a message: initial,
-// doubled at each nack, at most max.
+// doubled at each nack, at most max. A zero initial delay redelivers at
+// once the first time, then doubles from 1ms: a message that keeps
+// failing must not spin.
 func (r *Redelivery) Delay(n int) time.Duration {
 	d := r.initial
 	for i := 1; i < n && d < r.max; i++ {
-		d *= 2
+		d = max(d, time.Millisecond) * 2
 	}
 	return min(d, r.max)
 }

@@ -34,8 +34,9 @@ func TestRedeliveryBacksOffPerMessageUpToTheCap(t *testing.T) {
 	if d := r.Nacked("p0/7", nil); d != 100*time.Millisecond {
 		t.Fatalf("after an ack the message waits %v, want the first delay", d)
 	}
-	if d := NewRedelivery(registry.Env{}, 0, time.Second).Delay(5); d != 0 {
-		t.Fatalf("a zero delay grew to %v", d)
+	zero := NewRedelivery(registry.Env{}, 0, time.Second)
+	if d1, d5 := zero.Delay(1), zero.Delay(5); d1 != 0 || d5 != 16*time.Millisecond {
+		t.Fatalf("a zero delay gives %v then %v, want 0 then 16ms", d1, d5)
 	}
 }
 
