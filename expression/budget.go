@@ -189,7 +189,7 @@ func join(params ...any) (any, error) {
 			parts[i] = s
 		}
 	default:
-		return nil, fmt.Errorf("join: expected a list of strings, got %T", params[0])
+		return nil, fmt.Errorf("join: expected a list of strings, got %s", A(params[0]))
 	}
 	size := len(glue) * max(len(parts)-1, 0)
 	for _, p := range parts {

@@ -71,7 +71,7 @@ func toInt(v any) (int, error) {
 	case reflect.Float32:
 		return toInt(rv.Float())
 	}
-	return 0, fmt.Errorf("int() of %s: want a number or a string of digits", typeName(v))
+	return 0, fmt.Errorf("int() of %s: want a number or a string of digits", A(v))
 }
 
 // floatToInt truncates f toward zero when the result fits an int.
@@ -80,23 +80,4 @@ func floatToInt(f float64) (int, bool) {
 		return int(f), true
 	}
 	return 0, false
-}
-
-// typeName names v's type as a flow's author knows it.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a bool"
-	case string:
-		return "a string"
-	case int, float64:
-		return "a number"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("a %T", v)
 }
