@@ -39,12 +39,13 @@ test-integration:
 	$(GO) test -race -count=1 -tags integration -timeout 20m ./connectors/...
 
 # Go benchmarks of the runtime's pieces, the file workloads W1-W4 with their
-# ceiling, Kafka on the in-process broker, and each broker connector against
-# the services on this machine.
+# ceiling, Kafka on the in-process broker (and scaling out over a consumer
+# group), and each broker connector against the services on this machine.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./expression/ ./message/
 	$(GO) run ./bench/workload
 	$(GO) run ./bench/kafka
+	$(GO) run ./bench/scaleout
 	$(GO) run ./bench/brokers
 
 lint:
