@@ -14,8 +14,12 @@ import (
 // here, KAFKA_BROKERS is set as the ConfigMap sets it.
 func TestKubernetesFlowValidates(t *testing.T) {
 	requireFeature(t, "${file:PATH} interpolation", "source: {generate: {count: 1, payload: '\"${file:"+writeTemp(t, "x")+"}\"'}}\nsink: {stdout: {}}")
-	requireFeature(t, "kafka sasl and tls", `source: {kafka: {brokers: [b:9093], topic: t, group: g, tls: {}, sasl: {mechanism: SCRAM-SHA-512, user: u, password: p}}}
-sink: {stdout: {}}`)
+	// Only whether the fields exist: how they are spelled is for the real
+	// check below to catch.
+	if schema, err := exec.Command(binary, "schema").Output(); err != nil ||
+		!bytes.Contains(schema, []byte(`"sasl"`)) || !bytes.Contains(schema, []byte(`"tls"`)) {
+		t.Skipf("flowrun has no kafka tls and sasl fields yet (%v)", err)
+	}
 
 	data, err := os.ReadFile("../deploy/kubernetes/flow.yaml")
 	if err != nil {
@@ -45,8 +49,8 @@ sink: {stdout: {}}`)
 }
 
 // requireFeature skips until flowrun accepts a flow using a feature that
-// flow.yaml needs and that is being built on another branch (issue 10).
-// Once both are merged, the check above runs for real.
+// flow.yaml needs and that is being built on another branch (issue 10,
+// section 1). Once merged, the check runs for real.
 func requireFeature(t *testing.T, what, body string) {
 	t.Helper()
 	path := writeTemp(t, "version: 1\nname: probe\n"+body+"\n")
