@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -313,3 +314,26 @@ func TestFlowInputsAreMounted(t *testing.T) {
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// GOMEMLIMIT must sit below the memory limit, or the GC starts working
+// harder only after the kernel's OOM killer has already struck.
+func TestGoMemLimitIsBelowTheMemoryLimit(t *testing.T) {
+	m := load(t)
+	c := m.container()
+	limit := c.Resources.Limits[corev1.ResourceMemory]
+	for _, e := range c.Env {
+		if e.Name != "GOMEMLIMIT" {
+			continue
+		}
+		// Go writes 450MiB where Kubernetes writes 450Mi.
+		q, err := resource.ParseQuantity(strings.TrimSuffix(e.Value, "B"))
+		if err != nil {
+			t.Fatalf("GOMEMLIMIT %q: %v", e.Value, err)
+		}
+		if q.Cmp(limit) >= 0 {
+			t.Errorf("GOMEMLIMIT %s is not below the memory limit %s", e.Value, limit.String())
+		}
+		return
+	}
+	t.Error("no GOMEMLIMIT: the Go GC does not know the pod's memory limit")
+}
