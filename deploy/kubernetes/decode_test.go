@@ -126,9 +126,11 @@ type kustomization struct {
 		Files    []string `json:"files,omitempty"`
 		Literals []string `json:"literals,omitempty"`
 	} `json:"configMapGenerator,omitempty"`
-	Images []struct {
-		Name    string `json:"name"`
-		NewName string `json:"newName,omitempty"`
-		NewTag  string `json:"newTag,omitempty"`
-	} `json:"images,omitempty"`
+	Images []kustomizeImage `json:"images,omitempty"`
+}
+
+type kustomizeImage struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
 }

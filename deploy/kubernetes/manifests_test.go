@@ -45,13 +45,7 @@ func TestKustomizationAppliesEveryManifest(t *testing.T) {
 		t.Fatalf("configMapGenerator %+v: want one ConfigMap holding flow.yaml", k.ConfigMapGenerator)
 	}
 	image := m.container().Image
-	if !slices.ContainsFunc(k.Images, func(i struct {
-		Name    string `json:"name"`
-		NewName string `json:"newName,omitempty"`
-		NewTag  string `json:"newTag,omitempty"`
-	}) bool {
-		return i.Name == image
-	}) {
+	if !slices.ContainsFunc(k.Images, func(i kustomizeImage) bool { return i.Name == image }) {
 		t.Errorf("images %+v do not set the container's image %q", k.Images, image)
 	}
 }
