@@ -17,9 +17,11 @@ run:
 	$(BIN) run --http-addr "" examples/flows/demo-payments.yaml
 
 # Everything that needs no server: unit, runtime and in-process Kafka tests
-# with the race detector, the schema sync check, and a short fuzz run.
+# with the race detector, the schema sync check, the Kubernetes manifests
+# (their own module, so k8s.io/api stays out of flowrun's), and a short fuzz run.
 test:
 	$(GO) test -race -count=1 ./...
+	cd deploy/kubernetes && $(GO) test -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=5s
 
 # Each fuzz target for FUZZTIME: the flow compiler, and the JSON decoder
@@ -37,25 +39,28 @@ test-integration:
 	$(GO) test -race -count=1 -tags integration -timeout 20m ./connectors/...
 
 # Go benchmarks of the runtime's pieces, the file workloads W1-W4 with their
-# ceiling, Kafka on the in-process broker, and each broker connector against
-# the services on this machine.
+# ceiling, Kafka on the in-process broker (and scaling out over a consumer
+# group), and each broker connector against the services on this machine.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./expression/ ./message/
 	$(GO) run ./bench/workload
 	$(GO) run ./bench/kafka
+	$(GO) run ./bench/scaleout
 	$(GO) run ./bench/brokers
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo 'run gofmt -w .' && exit 1)
 	$(GO) vet ./...
+	cd deploy/kubernetes && $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
 # schema/flow.schema.json and docs/reference.md, from the specs; tests fail when they are stale.
 schema:
 	$(GO) generate ./schema
 
+# The image's `flowrun version` says what it was built from.
 docker:
-	docker build -t flowrun:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t flowrun:$(VERSION) .
 
 clean:
 	rm -rf bin bench/out
