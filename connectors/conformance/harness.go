@@ -90,7 +90,8 @@ type Harness struct {
 	// Refuse is how the partial-failure check makes the sink refuse some
 	// messages of a write for good. It gets the source and sink values of
 	// a fresh destination (Topic's) and returns the sink values to write
-	// with (snk, or others reaching the same destination) and poison,
+	// with (snk, or others reaching the same destination; it may set source
+	// values in src too) and poison,
 	// which changes a message in place so that the sink refuses it: larger
 	// than the destination takes, unroutable, a value it cannot store.
 	// Nil: the sink refuses no message, and the check is skipped.

@@ -32,15 +32,53 @@ func (h *Harness) partialFailure(t *testing.T) {
 
 	const total = 10
 	refused := []int{2, 7}
-	first := newBatch(total, h.Features)
+	first, second := newBatch(total, h.Features), newBatch(total, h.Features)
+	expect := second.clone() // as sent: second's messages are poisoned and healed in place
+	retry := retryWriter(t)
+	// what may arrive: the first batch's accepted messages, all of the second's
+	want := map[string]int{}
+	for i := range total {
+		want[string(second.msgs[i].Raw)] = i + total
+		if !slices.Contains(refused, i) {
+			want[string(first.msgs[i].Raw)] = i
+		}
+	}
+	r := startReader(src, 8)
+	defer r.halt()
+	seen := map[int]int{}
+	// deliver runs write while reading (a webhook answers only once its
+	// message is acked) until n more wanted messages arrived.
+	deliver := func(n int, write func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), h.Wait)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- write(ctx) }()
+		deadline := time.Now().Add(h.Wait)
+		for range n {
+			m := r.take(t, 1, time.Until(deadline))[0]
+			i, ok := want[string(m.Raw)]
+			if !ok {
+				t.Fatalf("received %.40q (id %q): a message the sink refused, or one never sent", m.Raw, m.ID)
+			}
+			if seen[i]++; seen[i] > 1 {
+				t.Fatalf("message %d delivered twice: a write sent again a message already delivered", i)
+			}
+			if i < total {
+				first.same(t, h.Features, i, m)
+			} else {
+				expect.same(t, h.Features, i-total, m)
+			}
+			src.Ack(m)
+		}
+		return <-done
+	}
+
 	originals := map[int]message.Message{}
 	for _, i := range refused {
 		originals[i] = *first.msgs[i]
 		poison(first.msgs[i])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.Wait)
-	defer cancel()
-	err := snk.Write(ctx, first.msgs)
+	err := deliver(total-len(refused), func(ctx context.Context) error { return snk.Write(ctx, first.msgs) })
 	var partial *registry.WriteError
 	var permanent *backoff.PermanentError
 	switch {
@@ -51,11 +89,7 @@ func (h *Harness) partialFailure(t *testing.T) {
 	case !errors.As(partial.Err, &permanent):
 		t.Errorf("WriteError for messages refused for good is not backoff.Permanent, so the retry middleware would write them again: %v", err)
 	}
-	for _, i := range refused { // as the suite sent them, to match what is read
-		*first.msgs[i] = originals[i]
-	}
 
-	second := newBatch(total, h.Features)
 	for _, i := range refused {
 		originals[i] = *second.msgs[i]
 		poison(second.msgs[i])
@@ -77,39 +111,11 @@ func (h *Harness) partialFailure(t *testing.T) {
 		}
 		return err
 	}
-	if err := retryWriter(t)(healing)(ctx, second.msgs); err != nil {
+	if err := deliver(total, func(ctx context.Context) error { return retry(healing)(ctx, second.msgs) }); err != nil {
 		t.Fatalf("write through the retry middleware, the refused messages healed after the first attempt: %v", err)
 	}
 	if want := []*message.Message{second.msgs[2], second.msgs[7]}; !slices.Equal(again, want) {
 		t.Errorf("the retry wrote %d messages again, want only the 2 that failed", len(again))
-	}
-
-	want := map[string]int{}
-	for i := range total {
-		want[string(second.msgs[i].Raw)] = i + total
-		if !slices.Contains(refused, i) {
-			want[string(first.msgs[i].Raw)] = i
-		}
-	}
-	seen := map[int]int{}
-	r := startReader(src, 8)
-	defer r.halt()
-	deadline := time.Now().Add(h.Wait)
-	for len(seen) < len(want) {
-		m := r.take(t, 1, time.Until(deadline))[0]
-		i, ok := want[string(m.Raw)]
-		if !ok {
-			t.Fatalf("received %q (id %q): a message the sink refused, or one never sent", m.Raw, m.ID)
-		}
-		if seen[i]++; seen[i] > 1 {
-			t.Fatalf("message %d delivered twice: a retry wrote a message that was already delivered", i)
-		}
-		if i < total {
-			first.same(t, h.Features, i, m)
-		} else {
-			second.same(t, h.Features, i-total, m)
-		}
-		src.Ack(m)
 	}
 	r.quiet(t, h.Quiet, "every message the sink accepted was delivered once")
 }
@@ -128,4 +134,15 @@ func retryWriter(t *testing.T) func(registry.Writer) registry.Writer {
 		t.Fatal(err)
 	}
 	return mw.WrapWrite
+}
+
+// clone copies b's messages, so that changing them leaves the copy as sent.
+func (b *batch) clone() *batch {
+	c := *b
+	c.msgs = make([]*message.Message, len(b.msgs))
+	for i, m := range b.msgs {
+		cp := *m
+		c.msgs[i] = &cp
+	}
+	return &c
 }
