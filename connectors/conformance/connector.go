@@ -41,6 +41,12 @@ func Run(t *testing.T, h Harness) {
 		}
 		h.partialFailure(t)
 	})
+	t.Run("PartialFailureInAFlow", func(t *testing.T) {
+		if h.Refuse == nil {
+			t.Skipf("%s: the sink refuses no single message (Harness.Refuse is unset)", h.Connector)
+		}
+		h.partialFailureFlow(t)
+	})
 }
 
 func need(t *testing.T, claimed bool, what string) {

@@ -14,7 +14,9 @@
 //     source with the same group gets every unacknowledged message;
 //   - a write the sink refuses in part returns a registry.WriteError
 //     naming just the refused messages, and the retry middleware then
-//     writes only those again: each message is delivered exactly once;
+//     writes only those again: each message is delivered exactly once,
+//     also inside a flow run by the runtime (the refused ones go to the
+//     dead letter);
 //   - Write honours a cancelled context; Close stops every goroutine.
 //
 // RunGraph (graph.go) runs the same connector inside real `flowrun run`
