@@ -162,6 +162,9 @@ func (s *sink) publish(ctx context.Context, msgs []amqp.Publishing, todo []int, 
 		return
 	}
 	defer s.put(pc)
+	for len(pc.returns) > 0 { // left by a round cut short: not this round's
+		<-pc.returns
+	}
 	confirms := make([]*amqp.DeferredConfirmation, 0, len(todo))
 	for _, i := range todo {
 		key := s.target
