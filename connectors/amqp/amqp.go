@@ -27,6 +27,7 @@ package amqp
 import (
 	"context"
 	"fmt"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"io"
 	"log/slog"
 	"net"
@@ -96,6 +97,7 @@ var sinkFields = append(append([]registry.Field{}, connFields...),
 		Doc: "an existing exchange to publish to, instead of a queue"},
 	registry.Field{Name: "routing_key", Type: registry.String,
 		Doc: "routing key with exchange (default: the message key)"},
+	resend.Field,
 )
 
 // serverURL is url, else $AMQP_URL, else the local default, with user

@@ -28,6 +28,12 @@ func harness() conformance.Harness {
 			t.Cleanup(func() { deleteQueue(t, queue) })
 			return map[string]any{"queue": queue, "redelivery_delay": 50 * time.Millisecond}, map[string]any{"queue": queue}
 		},
+		// Published to amq.topic by key, bound for one-word keys: a key of
+		// two words reaches no queue and the broker returns it.
+		Refuse: func(t *testing.T, _, snk map[string]any) (map[string]any, func(*message.Message)) {
+			bind(t, snk["queue"].(string), "amq.topic", "*")
+			return map[string]any{"exchange": "amq.topic"}, func(m *message.Message) { m.Key = "nobody.here" }
+		},
 	}
 }
 
@@ -37,6 +43,25 @@ func TestConformance(t *testing.T) { conformance.Run(t, harness()) }
 // letter, and rabbitmq-server restarting mid-stream.
 func TestGraphConformance(t *testing.T) {
 	conformance.RunGraph(t, harness(), conformance.RabbitMQService())
+}
+
+// bind declares queue as the connector does and binds it to exchange.
+func bind(t *testing.T, queue, exchange, key string) {
+	conn, err := amqp.Dial(defaultURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := declareQueue(ch, queue, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(queue, key, exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func deleteQueue(t *testing.T, queue string) {

@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
-	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
-
-// retryFor bounds how long one Write keeps publishing again while the
-// broker is unreachable or restarting, before it reports the failure.
-const retryFor = 30 * time.Second
 
 // round is the most messages published on one channel before waiting
 // for their confirms; it bounds the channel's return buffer.
@@ -37,7 +32,7 @@ type sink struct {
 	cfg              registry.Config
 	env              registry.Env
 	exchange, target string // target: queue, or fixed routing key
-	logger           *slog.Logger
+	resend           resend.Policy
 
 	mu     sync.Mutex // guards conn, idle and closed
 	conn   *amqp.Connection
@@ -54,8 +49,8 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	case queue != "" && exchange != "":
 		return nil, fmt.Errorf("amqp sink: set queue or exchange, not both (bind the queue to the exchange instead)")
 	}
-	s := &sink{cfg: cfg, env: env, exchange: exchange, target: queue,
-		logger: loggerOf(env).With("connector", "amqp", "queue", queue, "exchange", exchange, "role", env.Role)}
+	logger := loggerOf(env).With("connector", "amqp", "queue", queue, "exchange", exchange, "role", env.Role)
+	s := &sink{cfg: cfg, env: env, exchange: exchange, target: queue, resend: resend.Of(cfg, logger, "amqp sink")}
 	if exchange != "" {
 		s.target = cfg.String("routing_key")
 	}
@@ -120,8 +115,9 @@ func (s *sink) put(pc *pubChannel) {
 }
 
 // Write publishes msgs and returns nil once every one is confirmed.
-// Messages not confirmed (broker restarting) are published again, for
-// up to retryFor within ctx.
+// Messages not confirmed while the broker restarts are published again
+// for up to retry_for within ctx (see resend); a message the broker
+// returns as unroutable fails for good.
 func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.Lock()
 	if s.closed {
@@ -132,69 +128,66 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.Unlock()
 	defer s.busy.Done()
 
-	pending := make([]amqp.Publishing, len(msgs))
+	pubs := make([]amqp.Publishing, len(msgs))
+	errs := make([]error, len(msgs))
 	for i, m := range msgs {
 		p, err := toPublishing(m, uuid.NewString())
 		if err != nil {
-			return fmt.Errorf("amqp sink: message %s: %w", m.ID, err)
+			errs[i] = resend.Permanent(fmt.Errorf("message %s: %w", m.ID, err))
 		}
-		pending[i] = p
+		pubs[i] = p
 	}
-	deadline := time.Now().Add(retryFor)
-	wait := 100 * time.Millisecond
-	for len(pending) > 0 {
-		n := min(len(pending), round)
-		failed, err := s.publish(ctx, pending[:n])
-		if err == nil {
-			pending = pending[n:]
-			continue
+	return s.resend.Send(ctx, errs, func(ctx context.Context, todo []int) {
+		for len(todo) > 0 {
+			n := min(len(todo), round)
+			s.publish(ctx, pubs, todo[:n], errs)
+			todo = todo[n:]
 		}
-		if errors.Is(err, errUnroutable) || ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("amqp sink: %d of %d messages not confirmed: %w", len(failed)+len(pending)-n, len(msgs), err)
-		}
-		s.logger.Warn("amqp publish not confirmed; sending again", "failed", len(failed), "err", err, "backoff", wait)
-		select {
-		case <-time.After(wait):
-			wait = min(2*wait, 2*time.Second)
-		case <-ctx.Done():
-			return fmt.Errorf("amqp sink: %d of %d messages not confirmed: %w", len(failed)+len(pending)-n, len(msgs), errors.Join(err, ctx.Err()))
-		}
-		pending = append(failed, pending[n:]...)
-	}
-	return nil
+	})
 }
 
 var errUnroutable = errors.New("unroutable: the broker returned it (no queue bound for this routing key)")
 
-// publish sends one round on one channel and waits for the confirms.
-func (s *sink) publish(ctx context.Context, msgs []amqp.Publishing) ([]amqp.Publishing, error) {
+// publish sends the messages at todo (one round) on one channel, waits
+// for their confirms and sets their errors.
+func (s *sink) publish(ctx context.Context, msgs []amqp.Publishing, todo []int, errs []error) {
+	fail := func(from int, err error) {
+		for _, i := range todo[from:] {
+			errs[i] = err
+		}
+	}
 	pc, err := s.get()
 	if err != nil {
-		return msgs, err
+		fail(0, err)
+		return
 	}
 	defer s.put(pc)
-	confirms := make([]*amqp.DeferredConfirmation, 0, len(msgs))
-	for i := range msgs {
+	for len(pc.returns) > 0 { // left by a round cut short: not this round's
+		<-pc.returns
+	}
+	confirms := make([]*amqp.DeferredConfirmation, 0, len(todo))
+	for _, i := range todo {
 		key := s.target
 		if s.exchange != "" && key == "" {
 			key, _ = msgs[i].Headers[keyHeader].(string)
 		}
 		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, s.exchange, key, true, false, msgs[i])
-		if err != nil {
-			return msgs, fmt.Errorf("publish: %w", err)
+		if err != nil { // the channel is gone: no confirm of this round comes
+			fail(0, classify(fmt.Errorf("publish: %w", err)))
+			return
 		}
 		confirms = append(confirms, dc)
 	}
-	var failed []amqp.Publishing
-	var first error
-	for i, dc := range confirms {
+	for j, dc := range confirms {
 		acked, err := dc.WaitContext(ctx)
 		switch {
 		case err != nil:
-			return append(failed, msgs[i:]...), errors.Join(first, err)
+			fail(j, err)
+			return
 		case !acked:
-			failed = append(failed, msgs[i])
-			first = cmp(first, errors.New("the broker refused the message (nack)"))
+			errs[todo[j]] = errors.New("the broker refused the message (nack)")
+		default:
+			errs[todo[j]] = nil
 		}
 	}
 	// A return comes before the confirm of the same message.
@@ -202,19 +195,21 @@ func (s *sink) publish(ctx context.Context, msgs []amqp.Publishing) ([]amqp.Publ
 	for len(pc.returns) > 0 {
 		returned[(<-pc.returns).MessageId] = true
 	}
-	for i := range msgs {
+	for _, i := range todo {
 		if returned[msgs[i].MessageId] {
-			return []amqp.Publishing{msgs[i]}, errUnroutable
+			errs[i] = resend.Permanent(errUnroutable)
 		}
 	}
-	return failed, first
 }
 
-func cmp(a, b error) error {
-	if a != nil {
-		return a
+// classify marks as permanent a message the broker cannot take however
+// often it is sent (larger than its frame or message size limit).
+func classify(err error) error {
+	var aerr *amqp.Error
+	if errors.As(err, &aerr) && aerr.Code == amqp.ContentTooLarge {
+		return resend.Permanent(err)
 	}
-	return b
+	return err
 }
 
 // Close waits for Writes in progress and closes the connection.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowrun/flowrun/connectors/conformance"
 	"github.com/flowrun/flowrun/connectors/kafka/broker"
+	"github.com/flowrun/flowrun/message"
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
@@ -55,6 +56,11 @@ func kafkaHarness(t *testing.T) conformance.Harness {
 			brokers := []any{c.Addr()}
 			return map[string]any{"brokers": brokers, "topic": topic, "group": "g-" + topic, "commit_interval": 100 * time.Millisecond},
 				map[string]any{"brokers": brokers, "topic": topic}
+		},
+		// A record over the sink's max_message_bytes is refused for good.
+		Refuse: func(_ *testing.T, _, snk map[string]any) (map[string]any, func(*message.Message)) {
+			snk["max_message_bytes"] = 4096
+			return snk, func(m *message.Message) { m.Body = make([]byte, 8192) }
 		},
 		// Sarama's metrics library keeps a process-wide ticker.
 		Leaks: []goleak.Option{goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")},

@@ -35,6 +35,18 @@ func Run(t *testing.T, h Harness) {
 		need(t, f.Persistent, "keeps unacknowledged messages for the next source")
 		h.crash(t)
 	})
+	t.Run("PartialFailure", func(t *testing.T) {
+		if h.Refuse == nil {
+			t.Skipf("%s: the sink refuses no single message (Harness.Refuse is unset)", h.Connector)
+		}
+		h.partialFailure(t)
+	})
+	t.Run("PartialFailureInAFlow", func(t *testing.T) {
+		if h.Refuse == nil {
+			t.Skipf("%s: the sink refuses no single message (Harness.Refuse is unset)", h.Connector)
+		}
+		h.partialFailureFlow(t)
+	})
 }
 
 func need(t *testing.T, claimed bool, what string) {

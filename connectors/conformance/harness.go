@@ -12,6 +12,11 @@
 //     most N (+ the connector's documented slack), and more once acked;
 //   - a crash (the source abandoned without acks) loses nothing: a new
 //     source with the same group gets every unacknowledged message;
+//   - a write the sink refuses in part returns a registry.WriteError
+//     naming just the refused messages, and the retry middleware then
+//     writes only those again: each message is delivered exactly once,
+//     also inside a flow run by the runtime (the refused ones go to the
+//     dead letter);
 //   - Write honours a cancelled context; Close stops every goroutine.
 //
 // RunGraph (graph.go) runs the same connector inside real `flowrun run`
@@ -37,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"go.uber.org/goleak"
 )
@@ -83,6 +89,15 @@ type Harness struct {
 	// Leaks lists goroutines the connector's libraries leave running by
 	// design after Close (e.g. a driver's global cleaner).
 	Leaks []goleak.Option
+	// Refuse is how the partial-failure check makes the sink refuse some
+	// messages of a write for good. It gets the source and sink values of
+	// a fresh destination (Topic's) and returns the sink values to write
+	// with (snk, or others reaching the same destination; it may set source
+	// values in src too) and poison,
+	// which changes a message in place so that the sink refuses it: larger
+	// than the destination takes, unroutable, a value it cannot store.
+	// Nil: the sink refuses no message, and the check is skipped.
+	Refuse func(t *testing.T, src, snk map[string]any) (sink map[string]any, poison func(*message.Message))
 	// Crash abandons a source the way a killed process would (default:
 	// Close without acking what is in flight).
 	Crash func(registry.Source) error

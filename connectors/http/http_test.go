@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/connectors/conformance"
+	"github.com/flowrun/flowrun/message"
 )
 
 // freeAddr is a loopback address nothing listens on right now.
@@ -40,6 +41,11 @@ func harness() conformance.Harness {
 			snk := map[string]any{"url": "http://" + addr + "/in", "parallel": 16,
 				"initial_backoff": 20 * time.Millisecond, "max_backoff": 200 * time.Millisecond, "retry_for": 30 * time.Second}
 			return src, snk
+		},
+		// A body over the webhook's max_body gets 413.
+		Refuse: func(_ *testing.T, src, snk map[string]any) (map[string]any, func(*message.Message)) {
+			src["max_body"] = 4096
+			return snk, func(m *message.Message) { m.Body = make([]byte, 8192) }
 		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -105,55 +106,54 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		}()
 	}
 	wg.Wait()
-	var failed []int
-	var first error
-	refused := true // every failure a 4xx: sending again cannot help
-	for i, err := range errs {
-		if err != nil {
-			failed = append(failed, i)
-			var perm *permanentError
-			refused = refused && errors.As(err, &perm)
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	if len(failed) == 0 {
-		return nil
-	}
-	err := fmt.Errorf("http sink %s: %d of %d messages not accepted: %w", s.url, len(failed), len(msgs), first)
-	if refused { // the retry middleware leaves it alone
-		err = backoff.Permanent(err)
-	}
-	if len(failed) < len(msgs) { // the rest were accepted: do not send them again
-		return &registry.WriteError{Failed: failed, Err: err}
-	}
-	return err
+	return resend.Policy{What: "http sink " + s.url}.Result(errs)
 }
 
 // send delivers one message, retrying 5xx, 429 and connection errors
-// with exponential backoff for up to retry_for within ctx.
+// with exponential backoff (at least a Retry-After's wait) for up to
+// retry_for within ctx; a 4xx is permanent at once.
 func (s *sink) send(ctx context.Context, m *message.Message) error {
-	deadline := time.Now().Add(s.retryFor)
-	wait := s.backoff
-	for {
-		err := s.try(ctx, m)
-		var perm *permanentError
-		if err == nil || errors.As(err, &perm) || ctx.Err() != nil || time.Now().After(deadline) {
-			return err
-		}
-		var after *retryAfter
-		if errors.As(err, &after) && after.d > wait {
-			wait = min(after.d, s.maxBackoff)
-		}
-		s.logger.Debug("http send failed; trying again", "id", m.ID, "err", err, "backoff", wait)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		}
-		wait = min(2*wait, s.maxBackoff)
+	b := &retryAfterBackOff{ExponentialBackOff: backoff.NewExponentialBackOff(), max: s.maxBackoff}
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = s.backoff, s.maxBackoff, s.retryFor
+	b.Reset()
+	var policy backoff.BackOff = b
+	if s.retryFor <= 0 {
+		policy = &backoff.StopBackOff{}
 	}
+	var last error
+	err := backoff.RetryNotify(func() error {
+		last = s.try(ctx, m)
+		b.after = 0
+		var after *retryAfter
+		if errors.As(last, &after) {
+			b.after = after.d
+		}
+		return last
+	}, backoff.WithContext(policy, ctx), func(err error, wait time.Duration) {
+		s.logger.Debug("http send failed; trying again", "id", m.ID, "err", err, "backoff", wait)
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && !errors.Is(last, ctx.Err()): // ended while waiting to try again
+		return errors.Join(last, ctx.Err())
+	}
+	return last // still marked permanent for a 4xx
+}
+
+// retryAfterBackOff waits at least what the server's Retry-After asked
+// (up to max_backoff).
+type retryAfterBackOff struct {
+	*backoff.ExponentialBackOff
+	after, max time.Duration
+}
+
+func (b *retryAfterBackOff) NextBackOff() time.Duration {
+	next := b.ExponentialBackOff.NextBackOff()
+	if next == backoff.Stop {
+		return next
+	}
+	return max(next, min(b.after, b.max))
 }
 
 // retryAfter is a 429/503 answer with a Retry-After header.
@@ -170,7 +170,7 @@ func (e *retryAfter) Error() string {
 func (s *sink) try(ctx context.Context, m *message.Message) error {
 	req, err := http.NewRequestWithContext(ctx, s.method, s.url, bytes.NewReader(m.Body))
 	if err != nil {
-		return &permanentError{status: 0, body: err.Error()}
+		return resend.Permanent(&permanentError{status: 0, body: err.Error()})
 	}
 	for k, v := range s.fixed {
 		req.Header[k] = v
@@ -209,7 +209,7 @@ func (s *sink) try(ctx context.Context, m *message.Message) error {
 		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 		return &retryAfter{status: resp.StatusCode, d: time.Duration(secs) * time.Second}
 	}
-	return &permanentError{status: resp.StatusCode, body: string(bytes.TrimSpace(snippet))}
+	return resend.Permanent(&permanentError{status: resp.StatusCode, body: string(bytes.TrimSpace(snippet))})
 }
 
 // Close waits for Writes in progress and drops idle connections.

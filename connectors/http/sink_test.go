@@ -92,3 +92,21 @@ func TestSinkSendsHeadersAndMeta(t *testing.T) {
 		}
 	}
 }
+
+// A Retry-After longer than the backoff is honoured, up to max_backoff.
+func TestRetryAfterStretchesTheBackoff(t *testing.T) {
+	b := &retryAfterBackOff{ExponentialBackOff: backoff.NewExponentialBackOff(), max: 5 * time.Second}
+	b.InitialInterval, b.MaxInterval = 10*time.Millisecond, 5*time.Second
+	b.Reset()
+	if got := b.NextBackOff(); got >= time.Second {
+		t.Fatalf("without Retry-After the first wait is %s, want about 10ms", got)
+	}
+	b.after = 3 * time.Second
+	if got := b.NextBackOff(); got != 3*time.Second {
+		t.Fatalf("with Retry-After 3s the wait is %s, want 3s", got)
+	}
+	b.after = time.Hour
+	if got := b.NextBackOff(); got != 5*time.Second {
+		t.Fatalf("with Retry-After 1h the wait is %s, want max_backoff 5s", got)
+	}
+}

@@ -24,6 +24,7 @@ package nats
 import (
 	"context"
 	"fmt"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"io"
 	"log/slog"
 	"os"
@@ -98,6 +99,7 @@ var sinkFields = append(append([]registry.Field{}, connFields...),
 		Doc: "the subject to publish to; a stream must capture it (see stream and create)"},
 	registry.Field{Name: "max_pending", Type: registry.Int, Default: 4096, Min: registry.F(1),
 		Doc: "most publishes waiting for the server's acknowledgement at once"},
+	resend.Field,
 )
 
 // serverURL is url, else $NATS_URL, else the local default.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/connectors/conformance"
+	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,10 @@ func harness() conformance.Harness {
 			}
 			snk := map[string]any{"stream": name, "subject": name + ".in"}
 			return src, snk
+		},
+		// A message over the server's max_payload (1 MiB by default).
+		Refuse: func(_ *testing.T, _, snk map[string]any) (map[string]any, func(*message.Message)) {
+			return snk, func(m *message.Message) { m.Body = make([]byte, 2<<20) }
 		},
 	}
 }

@@ -4,23 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	wmessage "github.com/ThreeDotsLabs/watermill/message"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// retryFor bounds how long one Write keeps publishing again while the
-// server is unreachable or restarting, before it reports the failure
-// (the flow's retry middleware and dead letter take it from there).
-const retryFor = 30 * time.Second
 
 // ackTimeout is how long a publish waits for the stream's acknowledgement.
 const ackTimeout = 10 * time.Second
@@ -29,7 +24,7 @@ const ackTimeout = 10 * time.Second
 // waits for every acknowledgement from the stream.
 type sink struct {
 	subject   string
-	logger    *slog.Logger
+	resend    resend.Policy
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	marshaler *wmnats.NATSMarshaler
@@ -59,7 +54,8 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 		nc.Close()
 		return nil, fmt.Errorf("nats sink: %w", err)
 	}
-	return &sink{subject: subject, logger: logger, nc: nc, js: js, marshaler: &wmnats.NATSMarshaler{}}, nil
+	return &sink{subject: subject, nc: nc, js: js, marshaler: &wmnats.NATSMarshaler{},
+		resend: resend.Of(cfg, logger, fmt.Sprintf("nats sink %q", subject))}, nil
 }
 
 // captured makes sure a stream stores what is published on subject
@@ -80,76 +76,63 @@ func captured(ctx context.Context, js jetstream.JetStream, cfg registry.Config, 
 }
 
 // Write publishes msgs and returns nil once the stream acknowledged
-// every one. Publishes that fail (server restarting) are sent again, for
-// up to retryFor within ctx.
+// every one. Publishes that fail while the server restarts are sent
+// again for up to retry_for within ctx (see resend).
 func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return fmt.Errorf("nats sink %q: closed", s.subject)
 	}
-	pending := make([]*nats.Msg, len(msgs))
+	nms := make([]*nats.Msg, len(msgs))
+	errs := make([]error, len(msgs))
 	for i, m := range msgs {
 		nm, err := s.toNATS(m)
 		if err != nil {
-			return fmt.Errorf("nats sink %q: message %s: %w", s.subject, m.ID, err)
+			errs[i] = resend.Permanent(fmt.Errorf("message %s: %w", m.ID, err))
 		}
-		pending[i] = nm
+		nms[i] = nm
 	}
-	deadline := time.Now().Add(retryFor)
-	wait := 100 * time.Millisecond
-	for {
-		failed, err := s.publish(ctx, pending)
-		if err == nil {
-			return nil
+	return s.resend.Send(ctx, errs, func(ctx context.Context, todo []int) { s.publish(ctx, nms, todo, errs) })
+}
+
+// publish sends the messages at todo and waits for their
+// acknowledgements, setting their errors.
+func (s *sink) publish(ctx context.Context, msgs []*nats.Msg, todo []int, errs []error) {
+	futures := make([]jetstream.PubAckFuture, len(todo))
+	for j, i := range todo {
+		f, err := s.js.PublishMsgAsync(msgs[i])
+		errs[i] = classify(err)
+		futures[j] = f
+	}
+	for j, i := range todo {
+		if futures[j] == nil {
+			continue
 		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("nats sink %q: %d of %d messages not acknowledged: %w", s.subject, len(failed), len(msgs), err)
-		}
-		s.logger.Warn("nats publish failed; sending again", "failed", len(failed), "err", err, "backoff", wait)
 		select {
-		case <-time.After(wait):
-			wait = min(2*wait, 2*time.Second)
+		case <-futures[j].Ok():
+		case err := <-futures[j].Err():
+			errs[i] = classify(err)
 		case <-ctx.Done():
-			return fmt.Errorf("nats sink %q: %d of %d messages not acknowledged: %w", s.subject, len(failed), len(msgs), errors.Join(err, ctx.Err()))
+			errs[i] = ctx.Err()
 		}
-		pending = failed
 	}
 }
 
-// publish sends msgs and waits for their acknowledgements; it returns
-// the messages that were not acknowledged and the first error.
-func (s *sink) publish(ctx context.Context, msgs []*nats.Msg) ([]*nats.Msg, error) {
-	var failed []*nats.Msg
-	var first error
-	fail := func(m *nats.Msg, err error) {
-		failed = append(failed, m)
-		if first == nil {
-			first = err
-		}
+// classify marks as permanent what publishing the same message again
+// gets again: a message over the server's max_payload or the stream's
+// max_msg_size. A lost connection, a timeout or a stream that is full
+// may pass.
+func classify(err error) error {
+	var api *jetstream.APIError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nats.ErrMaxPayload),
+		errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+		return resend.Permanent(err)
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	sent := make([]*nats.Msg, 0, len(msgs))
-	for _, m := range msgs {
-		f, err := s.js.PublishMsgAsync(m)
-		if err != nil {
-			fail(m, err)
-			continue
-		}
-		futures = append(futures, f)
-		sent = append(sent, m)
-	}
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			fail(sent[i], err)
-		case <-ctx.Done():
-			failed = append(failed, sent[i:]...)
-			return failed, errors.Join(first, ctx.Err())
-		}
-	}
-	return failed, first
+	return err
 }
 
 // toNATS converts m with watermill-nats' marshaler (metadata as headers,

@@ -33,6 +33,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"io"
 	"log/slog"
 	"net/url"
@@ -95,7 +96,7 @@ var sourceFields = append(append([]registry.Field{}, commonFields...),
 		Doc: "most rows handed out and unacknowledged (default: the flow's in-flight limit)"},
 )
 
-var sinkFields = commonFields
+var sinkFields = append(append([]registry.Field{}, commonFields...), resend.Field)
 
 var topicName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 

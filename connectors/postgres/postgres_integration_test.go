@@ -29,6 +29,10 @@ func harness() conformance.Harness {
 				"redelivery_delay": 50 * time.Millisecond}
 			return src, map[string]any{"topic": topic}
 		},
+		// A text column cannot hold a NUL byte: the id is refused.
+		Refuse: func(_ *testing.T, _, snk map[string]any) (map[string]any, func(*message.Message)) {
+			return snk, func(m *message.Message) { m.ID += "\x00" }
+		},
 	}
 }
 

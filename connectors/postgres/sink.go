@@ -5,30 +5,25 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"strings"
 	"sync"
-	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	wmessage "github.com/ThreeDotsLabs/watermill/message"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// retryFor bounds how long one Write keeps trying while the server is
-// unreachable or restarting, before it reports the failure.
-const retryFor = 30 * time.Second
-
 // sink inserts each Write's messages with one INSERT (watermill-sql's
 // query), committed before Write returns.
 type sink struct {
 	db     *sql.DB
 	t      tables
-	logger *slog.Logger
+	resend resend.Policy
 
 	mu     sync.RWMutex
 	closed bool
@@ -48,13 +43,16 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres sink: %w", err)
 	}
-	return &sink{db: db, t: t, logger: loggerOf(env).With("connector", "postgres", "topic", topic, "role", env.Role)}, nil
+	logger := loggerOf(env).With("connector", "postgres", "topic", topic, "role", env.Role)
+	return &sink{db: db, t: t, resend: resend.Of(cfg, logger, "postgres sink "+t.messages())}, nil
 }
 
 // Write inserts msgs in one statement. A failure that is not the data's
-// fault (server restarting) is tried again, for up to retryFor within
-// ctx; an insert whose connection broke after the commit is then written
-// twice (at least once).
+// fault (server restarting) is tried again for up to retry_for within
+// ctx (see resend); an insert whose connection broke after the commit is
+// then written twice (at least once). When the server refuses the data,
+// the rows are inserted one at a time, so that only the rows it refuses
+// fail (for good) and their neighbours are written.
 func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -77,27 +75,44 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		}
 		wms[i] = wm
 	}
-	q, err := s.t.schema.InsertQuery(wsql.InsertQueryParams{Topic: s.t.topic, Msgs: wms})
+	errs := make([]error, len(msgs))
+	return s.resend.Send(ctx, errs, func(ctx context.Context, todo []int) {
+		err := s.insert(ctx, wms, todo)
+		if err != nil && !transient(err) && len(todo) > 1 {
+			for _, i := range todo {
+				errs[i] = classify(s.insert(ctx, wms, []int{i}))
+			}
+			return
+		}
+		for _, i := range todo {
+			errs[i] = classify(err)
+		}
+	})
+}
+
+// insert writes the messages at todo with one statement.
+func (s *sink) insert(ctx context.Context, wms wmessage.Messages, todo []int) error {
+	rows := make(wmessage.Messages, len(todo))
+	for j, i := range todo {
+		rows[j] = wms[i]
+	}
+	q, err := s.t.schema.InsertQuery(wsql.InsertQueryParams{Topic: s.t.topic, Msgs: rows})
 	if err != nil {
-		return fmt.Errorf("postgres sink %s: %w", s.t.messages(), err)
+		return resend.Permanent(err)
 	}
-	deadline := time.Now().Add(retryFor)
-	wait := 100 * time.Millisecond
-	for {
-		_, err := s.db.ExecContext(ctx, q.Query, q.Args...)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) || !transient(err) {
-			return fmt.Errorf("postgres sink %s: inserting %d rows: %w", s.t.messages(), len(msgs), errors.Join(err, ctx.Err()))
-		}
-		s.logger.Warn("postgres insert failed; trying again", "rows", len(msgs), "err", err, "backoff", wait)
-		select {
-		case <-time.After(wait):
-			wait = min(2*wait, 2*time.Second)
-		case <-ctx.Done():
-		}
+	if _, err := s.db.ExecContext(ctx, q.Query, q.Args...); err != nil {
+		return fmt.Errorf("inserting %d rows: %w", len(rows), err)
 	}
+	return nil
+}
+
+// classify marks as permanent what the server refuses however often it
+// is sent (a constraint, a value of the wrong type or encoding).
+func classify(err error) error {
+	if err == nil || transient(err) || resend.IsPermanent(err) {
+		return err
+	}
+	return resend.Permanent(err)
 }
 
 // transient reports whether err may go away by itself: connection

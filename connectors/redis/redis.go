@@ -30,6 +30,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"io"
 	"log/slog"
 	"os"
@@ -96,6 +97,7 @@ var sourceFields = append(append([]registry.Field{}, connFields...),
 var sinkFields = append(append([]registry.Field{}, connFields...),
 	registry.Field{Name: "max_len", Type: registry.Int, Default: 0, Min: registry.F(0),
 		Doc: "trim the stream to about this many entries on each XADD (0: never trim; trimming drops entries no group has read yet)"},
+	resend.Field,
 )
 
 // options builds go-redis options from url, username and password.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/flowrun/flowrun/connectors/conformance"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
@@ -28,6 +29,10 @@ func harness() conformance.Harness {
 			src := map[string]any{"stream": stream, "group": "g-" + stream, "claim_idle": time.Second,
 				"block": 200 * time.Millisecond, "redelivery_delay": 50 * time.Millisecond}
 			return src, map[string]any{"stream": stream}
+		},
+		// watermill's format reserves this metadata name for the id.
+		Refuse: func(_ *testing.T, _, snk map[string]any) (map[string]any, func(*message.Message)) {
+			return snk, func(m *message.Message) { m.Meta = map[string]string{redisstream.UUIDHeaderKey: "taken"} }
 		},
 	}
 }

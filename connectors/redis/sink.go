@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
-	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 )
-
-// retryFor bounds how long one Write keeps trying while the server is
-// unreachable or restarting, before it reports the failure.
-const retryFor = 30 * time.Second
 
 // sink appends each Write's messages with one pipelined round trip of
 // XADDs and returns once Redis answered every one.
@@ -24,7 +19,7 @@ type sink struct {
 	client *goredis.Client
 	stream string
 	maxLen int64
-	logger *slog.Logger
+	resend resend.Policy
 
 	mu     sync.RWMutex
 	closed bool
@@ -35,21 +30,24 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 	if err != nil {
 		return nil, err
 	}
+	stream := cfg.String("stream")
+	logger := loggerOf(env).With("connector", "redis", "stream", stream, "role", env.Role)
 	return &sink{
-		client: client, stream: cfg.String("stream"), maxLen: int64(cfg.Int("max_len")),
-		logger: loggerOf(env).With("connector", "redis", "stream", cfg.String("stream"), "role", env.Role),
+		client: client, stream: stream, maxLen: int64(cfg.Int("max_len")),
+		resend: resend.Of(cfg, logger, fmt.Sprintf("redis sink %q", stream)),
 	}, nil
 }
 
-// Write appends msgs; entries Redis did not take are sent again (server
-// restarting) for up to retryFor within ctx.
+// Write appends msgs; entries Redis did not take while it is restarting
+// are sent again for up to retry_for within ctx (see resend).
 func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return fmt.Errorf("redis sink %q: closed", s.stream)
 	}
-	pending := make([]map[string]any, len(msgs))
+	entries := make([]map[string]any, len(msgs))
+	errs := make([]error, len(msgs))
 	for i, m := range msgs {
 		id := m.ID
 		if id == "" {
@@ -57,56 +55,48 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		}
 		v, err := toValues(m, id)
 		if err != nil {
-			return fmt.Errorf("redis sink %q: message %s: %w", s.stream, m.ID, err)
+			errs[i] = resend.Permanent(fmt.Errorf("message %s: %w", m.ID, err))
 		}
-		pending[i] = v
+		entries[i] = v
 	}
-	deadline := time.Now().Add(retryFor)
-	wait := 100 * time.Millisecond
-	for {
-		failed, err := s.add(ctx, pending)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("redis sink %q: %d of %d messages not written: %w", s.stream, len(failed), len(msgs), errors.Join(err, ctx.Err()))
-		}
-		s.logger.Warn("redis XADD failed; sending again", "failed", len(failed), "err", err, "backoff", wait)
-		select {
-		case <-time.After(wait):
-			wait = min(2*wait, 2*time.Second)
-		case <-ctx.Done():
-		}
-		pending = failed
-	}
+	return s.resend.Send(ctx, errs, func(ctx context.Context, todo []int) { s.add(ctx, entries, todo, errs) })
 }
 
-// add sends one pipeline of XADDs; it returns the entries not written.
-func (s *sink) add(ctx context.Context, entries []map[string]any) ([]map[string]any, error) {
-	cmds := make([]*goredis.StringCmd, len(entries))
-	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, v := range entries {
-			args := &goredis.XAddArgs{Stream: s.stream, Values: v}
+// add sends one pipeline of XADDs, of the entries at todo, and sets
+// their errors.
+func (s *sink) add(ctx context.Context, entries []map[string]any, todo []int, errs []error) {
+	cmds := make([]*goredis.StringCmd, len(todo))
+	// Pipelined's error is the first command's: each command holds its own.
+	_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for j, i := range todo {
+			args := &goredis.XAddArgs{Stream: s.stream, Values: entries[i]}
 			if s.maxLen > 0 {
 				args.MaxLen, args.Approx = s.maxLen, true
 			}
-			cmds[i] = p.XAdd(ctx, args)
+			cmds[j] = p.XAdd(ctx, args)
 		}
 		return nil
 	})
-	if err == nil {
-		return nil, nil
+	for j, i := range todo {
+		errs[i] = classify(cmds[j].Err())
 	}
-	var failed []map[string]any
-	for i, c := range cmds {
-		if c.Err() != nil {
-			failed = append(failed, entries[i])
+}
+
+// classify marks as permanent an error reply that sending the same entry
+// again gets again (a wrong type, an entry over proto-max-bulk-len); a
+// lost connection and a server loading, busy, read-only or out of memory
+// may pass.
+func classify(err error) error {
+	var reply goredis.Error
+	if err == nil || !errors.As(err, &reply) {
+		return err
+	}
+	for _, prefix := range []string{"LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "OOM", "MOVED", "ASK", "ERR max number of clients"} {
+		if goredis.HasErrorPrefix(err, prefix) {
+			return err
 		}
 	}
-	if len(failed) == 0 { // the pipeline failed as a whole
-		failed = entries
-	}
-	return failed, err
+	return resend.Permanent(err)
 }
 
 // Close waits for Writes in progress and closes the connections.

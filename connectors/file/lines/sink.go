@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 )
 
@@ -30,7 +31,10 @@ func NewSink(name string, w io.Writer, closer io.Closer, envelope bool) *Sink {
 	return &Sink{name: name, w: w, closer: closer, envelope: envelope}
 }
 
-// Write writes one line per message and returns once the writer took them.
+// Write writes one line per message and returns once the writer took
+// them. A message that does not encode, and the lines a short write (a
+// full disk) left unwritten, are named in a registry.WriteError, so a
+// retry writes only those again, never a line already written.
 func (s *Sink) Write(ctx context.Context, msgs []*message.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -41,24 +45,34 @@ func (s *Sink) Write(ctx context.Context, msgs []*message.Message) error {
 		return fmt.Errorf("%s: write after close", s.name)
 	}
 	buf := s.buf[:0]
-	for _, m := range msgs {
+	errs := make([]error, len(msgs))
+	ends := make([]int, len(msgs)) // where each message's line ends in buf
+	for i, m := range msgs {
+		start := len(buf)
 		if s.envelope {
 			var err error
 			if buf, err = message.AppendEnvelope(buf, m); err != nil {
-				return fmt.Errorf("%s: message %q: %w", s.name, m.ID, err)
+				errs[i] = resend.Permanent(fmt.Errorf("message %q: %w", m.ID, err))
+				buf = buf[:start]
+				continue
 			}
 		} else {
 			buf = append(buf, m.Body...)
 		}
 		buf = append(buf, '\n')
+		ends[i] = len(buf)
 	}
 	if cap(buf) <= 4<<20 { // keep the buffer unless one odd batch made it huge
 		s.buf = buf
 	}
-	if _, err := s.w.Write(buf); err != nil {
-		return fmt.Errorf("%s: write: %w", s.name, err)
+	if n, err := s.w.Write(buf); err != nil {
+		for i := range msgs {
+			if errs[i] == nil && ends[i] > n {
+				errs[i] = fmt.Errorf("write: %w", err)
+			}
+		}
 	}
-	return nil
+	return resend.Policy{What: s.name}.Result(errs)
 }
 
 // Close closes the underlying writer when the sink owns it. Nothing is

@@ -11,6 +11,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
 )
 
 // recorder is an io.WriteCloser that keeps each Write call apart.
@@ -144,5 +145,42 @@ func TestSinkConcurrentWrites(t *testing.T) {
 		if c != "1\n2\n3\n" {
 			t.Fatalf("a write holds %q, want \"1\\n2\\n3\\n\"", c)
 		}
+	}
+}
+
+// shortWriter takes up to room bytes in all, then fails like a full disk.
+type shortWriter struct {
+	room int
+	got  []byte
+}
+
+var errFull = errors.New("no space left on device")
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	n := min(len(p), w.room)
+	w.got, w.room = append(w.got, p[:n]...), w.room-n
+	if n < len(p) {
+		return n, errFull
+	}
+	return n, nil
+}
+
+// A short write names the lines it did not finish, so a retry writes
+// only those: the lines written whole are not written twice.
+func TestSinkShortWriteNamesTheUnwrittenLines(t *testing.T) {
+	w := &shortWriter{room: 6}
+	s := NewSink("file out.txt", w, nil, false)
+	batch := msgs("aaa", "bbb", "ccc")
+	err := s.Write(context.Background(), batch)
+	var partial *registry.WriteError
+	if !errors.As(err, &partial) || !reflect.DeepEqual(partial.Failed, []int{1, 2}) || !errors.Is(err, errFull) {
+		t.Fatalf("Write with room for 6 bytes = %v; want a WriteError naming messages 1 and 2", err)
+	}
+	w.room = 100 // space again: the retry writes what failed
+	if err := s.Write(context.Background(), []*message.Message{batch[1], batch[2]}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(w.got), "aaa\nbbbbb\nccc\n"; got != want { // "bb": the torn line stays
+		t.Fatalf("file holds %q, want %q (aaa once)", got, want)
 	}
 }
