@@ -32,7 +32,7 @@ type Flow struct {
 	Middleware []*registry.Middleware // first = outermost
 	Steps      []*Step                // per-message stages, run by the processors
 	Batch      *Batch                 // nil without a batch stage; always the last stage
-	Sinks      []*Connector           // index = registry.Message.Route
+	Sinks      []*Connector           // index = message.Message.Route
 	DeadLetter *Connector             // nil: failures are nacked
 
 	// NeedsPayload is true when any expression, a reduce or a stage kind
