@@ -55,7 +55,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		return nil, fmt.Errorf("amqp sink: set queue or exchange, not both (bind the queue to the exchange instead)")
 	}
 	s := &sink{cfg: cfg, env: env, exchange: exchange, target: queue,
-		logger: loggerOf(env).With("connector", "amqp", "queue", queue, "exchange", exchange, "role", env.Role)}
+		logger: env.LoggerOrDiscard().With("connector", "amqp", "queue", queue, "exchange", exchange, "role", env.Role)}
 	if exchange != "" {
 		s.target = cfg.String("routing_key")
 	}

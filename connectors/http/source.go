@@ -24,9 +24,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("http source closed")
-
 // defaultMaxInFlight is used when the flow gives no in-flight limit.
 const defaultMaxInFlight = 1000
 
@@ -70,8 +67,8 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 		queueTimeout: cfg.Duration("queue_timeout"), ackTimer: cfg.Duration("ack_timeout"),
 		token: cfg.String("bearer_token"), secret: cfg.String("hmac_secret"), sigHdr: cfg.String("signature_header"),
 		headers:  cfg.Strings("headers"),
-		logger:   loggerOf(env).With("connector", "http", "address", cfg.String("address"), "path", cfg.String("path")),
-		limit:    inflight.NewLimit(maxInFlight, errSourceClosed),
+		logger:   env.LoggerOrDiscard().With("connector", "http", "address", cfg.String("address"), "path", cfg.String("path")),
+		limit:    inflight.NewLimit(maxInFlight, registry.ErrSourceClosed),
 		incoming: make(chan *message.Message), closing: make(chan struct{}), served: make(chan struct{}),
 	}
 	if !strings.HasPrefix(s.path, "/") {
@@ -253,7 +250,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-s.closing:
-		err = errSourceClosed
+		err = registry.ErrSourceClosed
 	}
 	for got > 0 && got < n {
 		select {

@@ -33,8 +33,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -154,13 +152,6 @@ func open(ctx context.Context, cfg registry.Config) (*sql.DB, error) {
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w; is it running, and does the database exist?", where(d), err)
 	}
 	return db, nil
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // validateTopic checks the topic, which names tables.

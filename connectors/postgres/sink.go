@@ -48,7 +48,7 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres sink: %w", err)
 	}
-	return &sink{db: db, t: t, logger: loggerOf(env).With("connector", "postgres", "topic", topic, "role", env.Role)}, nil
+	return &sink{db: db, t: t, logger: env.LoggerOrDiscard().With("connector", "postgres", "topic", topic, "role", env.Role)}, nil
 }
 
 // Write inserts msgs in one statement. A failure that is not the data's

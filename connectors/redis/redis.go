@@ -30,8 +30,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -132,13 +130,6 @@ func dial(ctx context.Context, cfg registry.Config) (*goredis.Client, error) {
 		return nil, fmt.Errorf("cannot reach Redis at %s: %w; is redis-server running there?", opts.Addr, err)
 	}
 	return client, nil
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // validateURL checks the url when one is given.

@@ -37,7 +37,7 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 	}
 	return &sink{
 		client: client, stream: cfg.String("stream"), maxLen: int64(cfg.Int("max_len")),
-		logger: loggerOf(env).With("connector", "redis", "stream", cfg.String("stream"), "role", env.Role),
+		logger: env.LoggerOrDiscard().With("connector", "redis", "stream", cfg.String("stream"), "role", env.Role),
 	}, nil
 }
 
