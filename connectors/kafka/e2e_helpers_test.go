@@ -218,14 +218,24 @@ func topicCounts(t *testing.T, addr, topic string) map[string]int {
 	return counts
 }
 
-// waitDistinct waits until topic holds n distinct values.
+// waitDistinct reads topic from its start until it has seen n distinct
+// values and returns how often it saw each. One reader follows the
+// topic as it grows: reading it again from the start on every poll cost
+// time that grew with the topic (160 MB in the outage test).
 func waitDistinct(t *testing.T, addr, topic string, n int, timeout time.Duration) map[string]int {
 	t.Helper()
-	var counts map[string]int
-	waitUntil(t, fmt.Sprintf("%d distinct messages in %s", n, topic), timeout, func() bool {
-		counts = topicCounts(t, addr, topic)
-		return len(counts) >= n
-	})
+	cl := newReader(t, addr, topic)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	counts := map[string]int{}
+	for len(counts) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("timed out after %s waiting for %d distinct messages in %s: %d seen", timeout, n, topic, len(counts))
+		}
+		fs.EachRecord(func(r *kgo.Record) { counts[string(r.Value)]++ })
+	}
 	return counts
 }
 
