@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/flowrun/flowrun/message"
 	_ "github.com/flowrun/flowrun/middleware"
 	"github.com/flowrun/flowrun/registry"
@@ -277,7 +278,7 @@ func runUntil(t *testing.T, flow *compiler.Flow, opts runtime.Options, what stri
 			<-done
 		}
 	}()
-	waitFor(t, what, cond)
+	poll.Until(t, what, 30*time.Second, cond)
 	cancel()
 	r := <-done
 	stopped = true
@@ -285,17 +286,4 @@ func runUntil(t *testing.T, flow *compiler.Flow, opts runtime.Options, what stri
 		t.Fatalf("run: %v", r.err)
 	}
 	return r.sum
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded machine.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30s waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/poll"
 )
 
 var binary string
@@ -218,7 +220,7 @@ func TestSIGTERMDrainsFlushesAndExitsZero(t *testing.T) {
 
 func waitReady(t *testing.T, addr string) {
 	t.Helper()
-	waitUntil(t, "/readyz to answer 200", func() bool {
+	poll.Until(t, "/readyz to answer 200", 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -233,20 +235,7 @@ func waitReady(t *testing.T, addr string) {
 func waitRead(t *testing.T, addr string) {
 	t.Helper()
 	read := regexp.MustCompile(`(?m)^flowrun_edge_messages_total\{flow="endless",from="source",to="processors"\} [1-9]`)
-	waitUntil(t, "a message read", func() bool { return read.MatchString(get(t, "http://"+addr+"/metrics")) })
-}
-
-// waitUntil polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded machine.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30s waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "a message read", 30*time.Second, func() bool { return read.MatchString(get(t, "http://"+addr+"/metrics")) })
 }
 
 func get(t *testing.T, url string) string {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -128,7 +129,7 @@ func runFlow(t *testing.T, name, brokers, path string) *proc {
 	addr := freeAddr(t)
 	p := startProc(t, name, brokers, "run", "--http-addr", addr, "--drain-timeout", "20s", path)
 	p.metrics = addr
-	waitUntil(t, name+" serves /metrics", 30*time.Second, func() bool { _, err := p.scrape(); return err == nil })
+	poll.Until(t, name+" serves /metrics", 30*time.Second, func() bool { _, err := p.scrape(); return err == nil })
 	return p
 }
 
@@ -184,17 +185,6 @@ func (p *proc) sample(t *testing.T, name string, want ...string) float64 {
 		}
 	}
 	return total
-}
-
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // produceIDs writes n JSON messages {"id": first+i} spread over the

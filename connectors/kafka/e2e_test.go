@@ -17,6 +17,7 @@ import (
 	"time"
 
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -52,8 +53,8 @@ sink:
 	for i := 6; i < 30; i += 2 {
 		want = append(want, fmt.Sprintf("user-%d|%d|e%d|large|%d", i%3, i, i, i*10000))
 	}
-	waitUntil(t, "12 output messages", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) == 12 })
-	waitUntil(t, "all 30 settled", 30*time.Second, func() bool {
+	poll.Until(t, "12 output messages", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) == 12 })
+	poll.Until(t, "all 30 settled", 30*time.Second, func() bool {
 		return p.sample(t, "flowrun_messages_total", `outcome="acked"`)+p.sample(t, "flowrun_messages_total", `outcome="filtered"`) == 30
 	})
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
@@ -93,7 +94,7 @@ func TestE2EKcatInterop(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	brk := startProc(t, "flowrun broker", addr, "broker", "--addr", addr, "--partitions", "2")
-	waitUntil(t, "broker listening", 20*time.Second, func() bool { return strings.Contains(brk.out.String(), "listening on "+addr) })
+	poll.Until(t, "broker listening", 20*time.Second, func() bool { return strings.Contains(brk.out.String(), "listening on "+addr) })
 
 	kcat(t, "k1:{\"n\":1}\nk2:{\"n\":2}\nk3:{\"n\":3}\n", "-b", addr, "-P", "-t", "kcat.in", "-K:", "-H", "origin=kcat")
 	p := runFlow(t, "flowrun", addr, writeFlow(t, `
@@ -108,7 +109,7 @@ sink:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: kcat.out}
 `))
 	var lines []string
-	waitUntil(t, "kcat reads 2 messages", 30*time.Second, func() bool {
+	poll.Until(t, "kcat reads 2 messages", 30*time.Second, func() bool {
 		// Fails with "Unknown topic" until the flow has written.
 		out, err := kcatTry("", "-b", addr, "-C", "-t", "kcat.out", "-o", "beginning", "-e", "-q", "-f", "%k|%h|%s\n")
 		lines = strings.Split(strings.TrimSpace(out), "\n")
@@ -158,7 +159,7 @@ sink:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: crash.out}
 `)
 	first := runFlow(t, "first run", b.Addr(), flow)
-	waitUntil(t, "a third of the messages written", time.Minute, func() bool {
+	poll.Until(t, "a third of the messages written", time.Minute, func() bool {
 		return first.sample(t, "flowrun_messages_total", `outcome="acked"`) >= total/3
 	})
 	// How full batches are depends on timing; their size bounds them.
@@ -230,7 +231,7 @@ sink:
 			for i := range 3 {
 				procs = append(procs, runFlow(t, fmt.Sprintf("member %d", i), b.Addr(), flow))
 			}
-			waitUntil(t, "every member working", 30*time.Second, func() bool {
+			poll.Until(t, "every member working", 30*time.Second, func() bool {
 				for _, p := range procs {
 					if p.sample(t, "flowrun_messages_total", `outcome="acked"`) < 100 {
 						return false
@@ -290,11 +291,11 @@ sink:
 dead_letter:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: outage.dlq}
 `))
-	waitUntil(t, "failing writes", 30*time.Second, func() bool { return fault.Hits() > 10 })
+	poll.Until(t, "failing writes", 30*time.Second, func() bool { return fault.Hits() > 10 })
 	// Backpressure: once the flow is full, reading stops (the count read
 	// holds still for a second) long before the backlog's end.
 	var read float64
-	waitUntil(t, "reading from the source to stop", time.Minute, func() bool {
+	poll.Until(t, "reading from the source to stop", time.Minute, func() bool {
 		before := read
 		time.Sleep(time.Second) // the window in which nothing may be read
 		read = p.sample(t, "flowrun_edge_messages_total", `from="source"`)
@@ -325,7 +326,7 @@ dead_letter:
 		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t-1")}}}
 	produceTo(t, b.Addr(), huge)
 	var dead []*kgo.Record
-	waitUntil(t, "the huge message dead-lettered", 60*time.Second, func() bool {
+	poll.Until(t, "the huge message dead-lettered", 60*time.Second, func() bool {
 		dead = readAll(t, b.Addr(), "outage.dlq")
 		return len(dead) > 0
 	})
@@ -380,7 +381,7 @@ func TestE2EExampleFlows(t *testing.T) {
 	slices.Sort(want)
 
 	process := startProcEnv(t, "process", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-large-eur-payments.yaml"))
-	waitUntil(t, "the large EUR payments", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) >= len(want) })
+	poll.Until(t, "the large EUR payments", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) >= len(want) })
 	var got []string
 	for _, r := range readAll(t, b.Addr(), "payments.large") {
 		got = append(got, string(r.Key)+" "+string(r.Value))
@@ -394,7 +395,7 @@ func TestE2EExampleFlows(t *testing.T) {
 	}
 
 	printer := startProcEnv(t, "print", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-print.yaml"))
-	waitUntil(t, "printed envelopes", 30*time.Second, func() bool { return strings.Count(printer.stdout.String(), "\n") >= len(want) })
+	poll.Until(t, "printed envelopes", 30*time.Second, func() bool { return strings.Count(printer.stdout.String(), "\n") >= len(want) })
 	if code := printer.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("print flow exit %d", code)
 	}

@@ -19,6 +19,7 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/connectors/kafka/broker"
+	"github.com/flowrun/flowrun/internal/poll"
 	_ "github.com/flowrun/flowrun/middleware"
 	"github.com/flowrun/flowrun/runtime"
 	_ "github.com/flowrun/flowrun/stages"
@@ -125,9 +126,10 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	return true
 }
 
-// newReader returns a client that consumes topic from its start. Without fetch sessions: closing a client with one
-// raced with its fetch loop (a data race inside franz-go's Close), and a
-// reader that lives for one read has no use for them.
+// newReader returns a client that consumes topic from its start. A
+// reader that lives for one read has no use for fetch sessions, and
+// without them Close has none to close (a data race was once reported
+// inside franz-go's Close of such a reader).
 func newReader(t *testing.T, addr, topic string) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
@@ -202,7 +204,7 @@ sink:
   kafka: {brokers: ["$BROKER"], topic: orders.big}
 `)
 	out := readTopic(t, b.Addr(), "orders.big", 20)
-	waitUntil(t, "every message settled", 10*time.Second, func() bool {
+	poll.Until(t, "every message settled", 10*time.Second, func() bool {
 		acked, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"outcome": "acked"})
 		filtered, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"outcome": "filtered"})
 		return acked == 20 && filtered == 20
@@ -276,7 +278,7 @@ middleware:
 sink:
   kafka: {brokers: ["$BROKER"], topic: out, retries: 1, retry_backoff: 10ms}
 `)
-	waitUntil(t, "failed writes", 10*time.Second, func() bool { return fault.Hits() > 10 })
+	poll.Until(t, "failed writes", 10*time.Second, func() bool { return fault.Hits() > 10 })
 	// Nothing is acked while the sink fails, and the flow holds a bounded
 	// number of messages: the source is not drained into memory.
 	read, _ := metric(t, f.reg, "flowrun_messages_total", nil)
@@ -297,7 +299,7 @@ sink:
 			seen[string(r.Value)] = true
 		}
 	}
-	waitUntil(t, "lag back to 0", 10*time.Second, func() bool {
+	poll.Until(t, "lag back to 0", 10*time.Second, func() bool {
 		lag, _ := metric(t, f.reg, "flowrun_source_lag", map[string]string{"flow": "outage"})
 		return lag == 0
 	})
@@ -333,7 +335,7 @@ dead_letter:
 	// as the big one may be written again by the retries, or dead-lettered
 	// with it. Each good message is in out or in the dead letter topic;
 	// the big one is dead-lettered, bytes and key intact, with the error.
-	waitUntil(t, "every message settled", 10*time.Second, func() bool {
+	poll.Until(t, "every message settled", 10*time.Second, func() bool {
 		acked, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"outcome": "acked"})
 		dl, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"outcome": "dead_lettered"})
 		return acked+dl == 3 && dl >= 1
