@@ -272,7 +272,7 @@ func runUntil(t *testing.T, flow *compiler.Flow, opts runtime.Options, what stri
 		done <- result{sum, err}
 	}()
 	stopped := false
-	defer func() { // when waitFor fails: the run still ends before the test
+	defer func() { // when the wait fails: the run still ends before the test
 		if !stopped {
 			cancel()
 			<-done
