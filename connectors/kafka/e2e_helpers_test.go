@@ -161,10 +161,22 @@ func (p *proc) scrape() (string, error) {
 // text contains every string of want, e.g. `outcome="acked"`.
 func (p *proc) sample(t *testing.T, name string, want ...string) float64 {
 	t.Helper()
+	return sampleOf(p.metricsText(t), name, want...)
+}
+
+// metricsText scrapes /metrics once, for samples that must agree.
+func (p *proc) metricsText(t *testing.T) string {
+	t.Helper()
 	text, err := p.scrape()
 	if err != nil {
 		t.Fatalf("scrape %s: %v", p.name, err)
 	}
+	return text
+}
+
+// sampleOf sums, in one scrape's text, the samples of metric name whose
+// label text contains every string of want.
+func sampleOf(text, name string, want ...string) float64 {
 	total := 0.0
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {

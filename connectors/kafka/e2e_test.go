@@ -163,8 +163,10 @@ sink:
 		return first.sample(t, "flowrun_messages_total", `outcome="acked"`) >= total/3
 	})
 	// How full batches are depends on timing; their size bounds them.
-	sum, count := first.sample(t, "flowrun_batch_size_sum"), first.sample(t, "flowrun_batch_size_count")
-	upTo128 := first.sample(t, "flowrun_batch_size_bucket", `le="128"`)
+	// (One scrape: a batch flushed between two would skew the counts.)
+	text := first.metricsText(t)
+	sum, count := sampleOf(text, "flowrun_batch_size_sum"), sampleOf(text, "flowrun_batch_size_count")
+	upTo128 := sampleOf(text, "flowrun_batch_size_bucket", `le="128"`)
 	if count == 0 || sum > 100*count || upTo128 != count {
 		t.Fatalf("%v messages in %v batches (%v of at most 128), want batches of at most 100", sum, count, upTo128)
 	}
