@@ -236,7 +236,7 @@ func (c *compiler) stages(f *dsl.Flow, out *Flow) {
 				c.errorf(s.At, "batch must be the last stage: it hands whole batches to the sink")
 			}
 			batch = s
-			if contains(reservedNodeIDs, s.Name) {
+			if slices.Contains(reservedNodeIDs, s.Name) {
 				c.errorf(s.At, "a batch stage cannot be named %q: the graph has a %s node; choose another name", s.Name, s.Name)
 			}
 		}

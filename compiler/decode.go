@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func (c *compiler) decodeScalar(n *dsl.Node, f registry.Field) any {
 	s := n.Value
 	switch f.Type {
 	case registry.String:
-		if len(f.Enum) > 0 && !contains(f.Enum, s) {
+		if len(f.Enum) > 0 && !slices.Contains(f.Enum, s) {
 			c.errorf(n, "%q is not one of %s%s", s, strings.Join(f.Enum, ", "), diag.DidYouMean(s, f.Enum))
 			return nil
 		}
@@ -155,7 +156,7 @@ func (c *compiler) decodeObject(n *dsl.Node, f registry.Field) registry.Config {
 		names[i] = sub.Name
 	}
 	for _, fd := range n.Fields {
-		if !contains(names, fd.Key) {
+		if !slices.Contains(names, fd.Key) {
 			c.ds.Add(diag.Diagnostic{Pos: fd.KeyAt, Path: fd.Value.Path,
 				Message: fmt.Sprintf("unknown key %q%s%s", fd.Key, diag.DidYouMean(fd.Key, names), knownKeys(names))})
 		}
@@ -266,13 +267,4 @@ func knownKeys(names []string) string {
 		return "; this takes no settings"
 	}
 	return " (known: " + strings.Join(names, ", ") + ")"
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

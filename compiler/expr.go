@@ -3,6 +3,7 @@ package compiler
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flowrun/flowrun/diag"
@@ -41,11 +42,11 @@ func scopeHint(scope expression.Scope, name string) string {
 	switch {
 	case name == "":
 		return ""
-	case scope != expression.ReduceScope && contains(expression.ReduceScope.Names(), name):
+	case scope != expression.ReduceScope && slices.Contains(expression.ReduceScope.Names(), name):
 		return " (batch and batch_key exist only in a batch stage's reduce)"
-	case scope != expression.GenerateScope && contains(expression.GenerateScope.Names(), name):
+	case scope != expression.GenerateScope && slices.Contains(expression.GenerateScope.Names(), name):
 		return " (counter exists only in the generate source's payload)"
-	case scope != expression.MessageScope && contains(expression.MessageScope.Names(), name):
+	case scope != expression.MessageScope && slices.Contains(expression.MessageScope.Names(), name):
 		return fmt.Sprintf(" (in scope here: %s)", strings.Join(scope.Names(), ", "))
 	}
 	return ""

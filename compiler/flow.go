@@ -32,7 +32,7 @@ type Flow struct {
 	Middleware []*registry.Middleware // first = outermost
 	Steps      []*Step                // per-message stages, run by the processors
 	Batch      *Batch                 // nil without a batch stage; always the last stage
-	Sinks      []*Connector           // index = registry.Message.Route
+	Sinks      []*Connector           // index = message.Message.Route
 	DeadLetter *Connector             // nil: failures are nacked, or discarded when permanent
 	// Warnings are diagnostics about a valid flow (no dead_letter for a
 	// source that redelivers): validate prints them, run logs them.

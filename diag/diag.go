@@ -120,7 +120,8 @@ func Suggest(name string, candidates []string) string {
 	return best
 }
 
-// DidYouMean formats a " (did you mean X?)" suffix or "".
+// DidYouMean formats a `; did you mean "X"?` suffix, or "" when no
+// candidate is close.
 func DidYouMean(name string, candidates []string) string {
 	if s := Suggest(name, candidates); s != "" {
 		return fmt.Sprintf("; did you mean %q?", s)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -139,7 +140,7 @@ func (p parser) errorf(n *Node, format string, args ...any) {
 // checkKeys reports every key of n not in allowed, with a suggestion.
 func (p parser) checkKeys(n *Node, allowed []string) {
 	for _, f := range n.Fields {
-		if !contains(allowed, f.Key) {
+		if !slices.Contains(allowed, f.Key) {
 			p.ds.Add(diag.Diagnostic{Pos: f.KeyAt, Path: f.Value.Path,
 				Message: fmt.Sprintf("unknown key %q%s", f.Key, diag.DidYouMean(f.Key, allowed))})
 		}
@@ -187,7 +188,7 @@ func (p parser) connector(n *Node, name string) *Connector {
 	}
 	c := &Connector{At: n, Name: name, Codec: n.Get("codec")}
 	for _, f := range n.Fields {
-		if contains(ConnectorCommonKeys, f.Key) {
+		if slices.Contains(ConnectorCommonKeys, f.Key) {
 			continue
 		}
 		if c.Kind != "" {
@@ -269,15 +270,6 @@ func (p parser) middleware(n *Node) []*Item {
 		out = append(out, &Item{At: item, Kind: f.Key, Value: f.Value})
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/flowrun/flowrun/message"
@@ -107,61 +108,68 @@ func TestBreakerHalfOpenTrialClosesOnSuccess(t *testing.T) {
 	}
 }
 
+// In a synctest bubble time stands still between the trial and the
+// check, so the circuit is seen reopened however loaded the machine.
 func TestBreakerFailedTrialReopens(t *testing.T) {
-	b := newBreaker(1, 20*time.Millisecond)
-	sink := &failingWriter{}
-	sink.fail.Store(true)
-	w := b.wrapWrite(sink.write)
-	_ = w(context.Background(), nil)
-	if err := w(context.Background(), nil); !errors.Is(err, errBroker) {
-		t.Fatalf("trial err = %v, want the broker error", err)
-	}
-	b.mu.Lock()
-	reopened := time.Until(b.openUntil) > 0 && !b.trial
-	b.mu.Unlock()
-	if !reopened || sink.calls.Load() != 2 {
-		t.Fatalf("reopened=%v calls=%d, want the circuit open again after one trial", reopened, sink.calls.Load())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 20 * time.Millisecond
+		b := newBreaker(1, timeout)
+		sink := &failingWriter{}
+		sink.fail.Store(true)
+		w := b.wrapWrite(sink.write)
+		_ = w(context.Background(), nil)
+		if err := w(context.Background(), nil); !errors.Is(err, errBroker) {
+			t.Fatalf("trial err = %v, want the broker error", err)
+		}
+		b.mu.Lock()
+		left, trial := time.Until(b.openUntil), b.trial
+		b.mu.Unlock()
+		if left != timeout || trial || sink.calls.Load() != 2 {
+			t.Fatalf("open for %v more, trial in flight %v, calls=%d; want the circuit open again for %v after one trial",
+				left, trial, sink.calls.Load(), timeout)
+		}
+	})
 }
 
+// In a synctest bubble, synctest.Wait returns once every writer waits:
+// the trial on release, the others on the circuit.
 func TestBreakerLetsOneTrialThroughAndReleasesTheOthers(t *testing.T) {
-	b := newBreaker(1, time.Millisecond)
-	var calls atomic.Int32
-	release := make(chan struct{})
-	w := b.wrapWrite(func(ctx context.Context, _ []*message.Message) error {
-		switch calls.Add(1) {
-		case 1:
-			return errBroker // opens the circuit
-		case 2:
-			<-release // the trial, held until the test lets it succeed
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreaker(1, time.Millisecond)
+		var calls atomic.Int32
+		release := make(chan struct{})
+		w := b.wrapWrite(func(ctx context.Context, _ []*message.Message) error {
+			switch calls.Add(1) {
+			case 1:
+				return errBroker // opens the circuit
+			case 2:
+				<-release // the trial, held until the test lets it succeed
+			}
+			return nil
+		})
+		_ = w(context.Background(), nil)
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() { errs <- w(context.Background(), nil) })
 		}
-		return nil
+		time.Sleep(time.Millisecond) // the circuit's timeout passes
+		synctest.Wait()
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("sink called %d times while the trial is in flight, want 2", n)
+		}
+		close(release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := calls.Load(); n != 5 || isOpen(b) {
+			t.Fatalf("calls=%d open=%v, want all 4 written and the circuit closed", n, isOpen(b))
+		}
 	})
-	_ = w(context.Background(), nil)
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Go(func() { errs <- w(context.Background(), nil) })
-	}
-	deadline := time.Now().Add(time.Second)
-	for calls.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // room for a wrongly admitted second writer to show up
-	if n := calls.Load(); n != 2 {
-		t.Fatalf("sink called %d times while the trial is in flight, want 2", n)
-	}
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := calls.Load(); n != 5 || isOpen(b) {
-		t.Fatalf("calls=%d open=%v, want all 4 written and the circuit closed", n, isOpen(b))
-	}
 }
 
 func TestBreakerIgnoresWritesAbortedByShutdown(t *testing.T) {

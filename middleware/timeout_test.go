@@ -50,7 +50,7 @@ func TestTimeoutBoundsWaitsInsideTheHandler(t *testing.T) {
 	calls := 0
 	// timeout outside a throttle that lets one message through per ~17 minutes.
 	h, _ := Chain([]*registry.Middleware{
-		build(t, "timeout", registry.Config{"duration": 20 * time.Millisecond}),
+		build(t, "timeout", registry.Config{"duration": time.Second}), // the throttle fails at once past it
 		build(t, "throttle", registry.Config{"per_second": 0.001, "burst": 1}),
 	}, func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 		calls++

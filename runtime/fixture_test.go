@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/flowrun/flowrun/message"
 	_ "github.com/flowrun/flowrun/middleware"
 	"github.com/flowrun/flowrun/registry"
@@ -52,6 +53,7 @@ func init() {
 type fakeSource struct {
 	bodies  [][]byte
 	endless bool
+	hold    bool // after the bodies, wait for ctx instead of returning EOF
 	next    atomic.Int64
 	mu      sync.Mutex
 	acked   map[string]int
@@ -79,10 +81,14 @@ func (s *fakeSource) Read(ctx context.Context, buf []*message.Message) (int, err
 	for n < len(buf) {
 		i := s.next.Load()
 		if !s.endless && int(i) >= len(s.bodies) {
-			if n == 0 {
-				return 0, io.EOF
+			if n > 0 {
+				break
 			}
-			break
+			if s.hold {
+				<-ctx.Done()
+				return 0, ctx.Err()
+			}
+			return 0, io.EOF
 		}
 		s.next.Add(1)
 		body := []byte(`{"n":` + strconv.Itoa(int(i)) + `}`)
@@ -207,6 +213,17 @@ func (s *fakeSink) bodies() []string {
 	return out
 }
 
+// writeSizes returns the number of messages of each write, in order.
+func (s *fakeSink) writeSizes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sizes []int
+	for _, w := range s.writes {
+		sizes = append(sizes, len(w))
+	}
+	return sizes
+}
+
 func (s *fakeSink) messages() []*message.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -244,4 +261,35 @@ func runFlow(t *testing.T, src string) runtime.Summary {
 		t.Fatalf("flow did not finish in time")
 	}
 	return sum
+}
+
+// runUntil runs flow until cond holds, then stops it as a stop signal
+// would and returns its summary.
+func runUntil(t *testing.T, flow *compiler.Flow, opts runtime.Options, what string, cond func() bool) runtime.Summary {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		sum runtime.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := runtime.New(flow, opts).Run(ctx)
+		done <- result{sum, err}
+	}()
+	stopped := false
+	defer func() { // when the wait fails: the run still ends before the test
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
+	poll.Until(t, what, 30*time.Second, cond)
+	cancel()
+	r := <-done
+	stopped = true
+	if r.err != nil {
+		t.Fatalf("run: %v", r.err)
+	}
+	return r.sum
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestEveryRegisteredSpecHasADefinition(t *testing.T) {
 		"source.memory", "sink.memory", "sink.drop", "source.kafka", "sink.kafka", "stage.filter", "stage.map",
 		"stage.set", "stage.meta", "stage.key", "stage.split", "stage.route", "stage.batch", "stage.log",
 		"middleware.retry", "middleware.timeout", "middleware.throttle", "middleware.dedupe"} {
-		if !contains(names, n) {
+		if !slices.Contains(names, n) {
 			t.Errorf("%s is not registered", n)
 		}
 	}
@@ -210,13 +211,4 @@ func firstDifferentLine(a, b []byte) int {
 		}
 	}
 	return min(len(la), len(lb)) + 1
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

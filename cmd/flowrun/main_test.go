@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/poll"
 )
 
 var binary string
@@ -194,7 +196,7 @@ sink: {file: {path: %q}}
 func TestSIGTERMDrainsFlushesAndExitsZero(t *testing.T) {
 	cmd, stderr, out, addr := startEndless(t)
 	waitReady(t, addr)
-	time.Sleep(300 * time.Millisecond)
+	waitRead(t, addr)
 	metrics := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{`flowrun_edge_messages_total{flow="endless",from="source",to="processors"}`,
 		`flowrun_stage_demand{flow="endless",stage="processors"}`, `flowrun_edge_capacity{flow="endless",from="processors",to="batch_0"}`} {
@@ -218,16 +220,22 @@ func TestSIGTERMDrainsFlushesAndExitsZero(t *testing.T) {
 
 func waitReady(t *testing.T, addr string) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	poll.Until(t, "/readyz to answer 200", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("never ready")
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// waitRead waits until the endless flow has read from its source, so a
+// stop has something to drain.
+func waitRead(t *testing.T, addr string) {
+	t.Helper()
+	read := regexp.MustCompile(`(?m)^flowrun_edge_messages_total\{flow="endless",from="source",to="processors"\} [1-9]`)
+	poll.Until(t, "a message read", 30*time.Second, func() bool { return read.MatchString(get(t, "http://"+addr+"/metrics")) })
 }
 
 func get(t *testing.T, url string) string {
@@ -251,7 +259,7 @@ func TestSIGTERMAsPID1(t *testing.T) {
 	}
 	cmd, stderr, out, addr := startEndless(t, "unshare", "--pid", "--fork", "--kill-child")
 	waitReady(t, addr)
-	time.Sleep(200 * time.Millisecond)
+	waitRead(t, addr)
 	// Signal flowrun itself (PID 1 inside), not unshare: find it as unshare's child.
 	child, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 	if err != nil || len(strings.Fields(string(child))) != 1 {

@@ -28,8 +28,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/flowrun/flowrun/connectors/internal/resend"
-	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -169,13 +167,6 @@ func declareQueue(ch *amqp.Channel, queue string, declare bool) error {
 		return fmt.Errorf("queue %q: %w; create it or set declare: true", queue, err)
 	}
 	return nil
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // validateSink checks the url and that exactly one of queue and exchange is set.

@@ -37,7 +37,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	defer ch.Close()
 	if _, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
 		if cfg.Bool("declare") {
-			loggerOf(env).Info("amqp queue does not exist yet; it is declared on start", "queue", queue)
+			env.LoggerOrDiscard().Info("amqp queue does not exist yet; it is declared on start", "queue", queue)
 			return nil
 		}
 		return fmt.Errorf("queue %q does not exist and declare is off: %w", queue, err)

@@ -49,7 +49,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	case queue != "" && exchange != "":
 		return nil, fmt.Errorf("amqp sink: set queue or exchange, not both (bind the queue to the exchange instead)")
 	}
-	logger := loggerOf(env).With("connector", "amqp", "queue", queue, "exchange", exchange, "role", env.Role)
+	logger := env.LoggerOrDiscard().With("connector", "amqp", "queue", queue, "exchange", exchange, "role", env.Role)
 	s := &sink{cfg: cfg, env: env, exchange: exchange, target: queue, resend: resend.Of(cfg, logger, "amqp sink")}
 	if exchange != "" {
 		s.target = cfg.String("routing_key")

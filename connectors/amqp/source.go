@@ -2,7 +2,6 @@ package amqp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,9 +11,6 @@ import (
 	"github.com/flowrun/flowrun/registry"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
-
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("amqp source closed")
 
 // defaultPrefetch is used when the flow gives no in-flight limit.
 const defaultPrefetch = 1000
@@ -76,7 +72,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 	s := &source{
 		cfg: cfg, env: env, queue: cfg.String("queue"), prefetch: prefetch,
 		delay:    cfg.Duration("redelivery_delay"),
-		logger:   loggerOf(env).With("connector", "amqp", "queue", cfg.String("queue")),
+		logger:   env.LoggerOrDiscard().With("connector", "amqp", "queue", cfg.String("queue")),
 		buffered: make(chan *message.Message, min(prefetch, 64)),
 		timers:   map[*time.Timer]bool{},
 	}
@@ -205,7 +201,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 			case <-ctx.Done():
 				return 0, ctx.Err()
 			case <-s.ctx.Done():
-				return 0, errSourceClosed
+				return 0, registry.ErrSourceClosed
 			}
 		} else {
 			select {

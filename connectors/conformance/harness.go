@@ -61,15 +61,12 @@ type Features struct {
 	// Persistent: messages not acknowledged when a source dies are
 	// delivered to the next source of the same group.
 	Persistent bool
-	// DemandSlack is how many messages beyond Env.MaxInFlight the source
+	// DemandSlack is how many messages beyond registry.Env.MaxInFlight the source
 	// may hand out unacknowledged (its documented buffer); -1 when the
 	// connector cannot bound it, which skips the demand check.
 	DemandSlack int
 	// Binary: payloads may hold any bytes, not only UTF-8 JSON.
 	Binary bool
-	// SourceOnly / SinkOnly connectors run only the checks that fit
-	// (a sink-only connector needs Harness.Collect to see what it wrote).
-	SourceOnly, SinkOnly bool
 }
 
 // Harness describes one connector under test.
@@ -163,23 +160,17 @@ func ConfigOf(fields []registry.Field, raw map[string]any) (registry.Config, err
 	return cfg, nil
 }
 
-// open builds a source and a sink on one fresh destination.
+// pair is the source and sink configuration of one destination.
 type pair struct {
 	srcCfg, sinkCfg registry.Config
 }
 
+// topic configures a source and a sink on one fresh destination.
 func (h *Harness) topic(t *testing.T) pair {
 	t.Helper()
 	spec := h.spec(t)
 	src, snk := h.Topic(t)
-	var p pair
-	if !h.Features.SinkOnly {
-		p.srcCfg = Config(t, spec.SourceFields, src)
-	}
-	if !h.Features.SourceOnly {
-		p.sinkCfg = Config(t, spec.SinkFields, snk)
-	}
-	return p
+	return pair{srcCfg: Config(t, spec.SourceFields, src), sinkCfg: Config(t, spec.SinkFields, snk)}
 }
 
 // Env is the environment the suite gives connectors.

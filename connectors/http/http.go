@@ -37,8 +37,6 @@ package http
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -133,13 +131,6 @@ var sinkFields = []registry.Field{
 	{Name: "max_backoff", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001), Doc: "longest wait between tries"},
 	{Name: "parallel", Type: registry.Int, Default: 4, Min: registry.F(1),
 		Doc: "requests in flight at once per write; 1 keeps the order of messages"},
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // validateSource checks the path, that TLS files come in pairs, and

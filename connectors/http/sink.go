@@ -77,7 +77,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		client:   &http.Client{Transport: transport, Timeout: cfg.Duration("timeout")},
 		retryFor: cfg.Duration("retry_for"), backoff: cfg.Duration("initial_backoff"), maxBackoff: cfg.Duration("max_backoff"),
 		parallel: max(cfg.Int("parallel"), 1),
-		logger:   loggerOf(env).With("connector", "http", "url", u.Redacted(), "role", env.Role),
+		logger:   env.LoggerOrDiscard().With("connector", "http", "url", u.Redacted(), "role", env.Role),
 	}, nil
 }
 

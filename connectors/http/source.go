@@ -20,9 +20,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("http source closed")
-
 // defaultMaxInFlight is used when the flow gives no in-flight limit.
 const defaultMaxInFlight = 1000
 
@@ -68,8 +65,8 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 		queueTimeout: cfg.Duration("queue_timeout"), ackTimer: cfg.Duration("ack_timeout"),
 		bodyTimeout: cfg.Duration("body_timeout"), auth: authOf(cfg),
 		headers: cfg.Strings("headers"), metaHeaders: map[string]string{},
-		logger:   loggerOf(env).With("connector", "http", "address", cfg.String("address"), "path", cfg.String("path")),
-		limit:    inflight.NewLimit(maxInFlight, errSourceClosed),
+		logger:   env.LoggerOrDiscard().With("connector", "http", "address", cfg.String("address"), "path", cfg.String("path")),
+		limit:    inflight.NewLimit(maxInFlight, registry.ErrSourceClosed),
 		incoming: make(chan *message.Message), closing: make(chan struct{}), served: make(chan struct{}),
 	}
 	if err := validateSource(cfg); err != nil {
@@ -296,7 +293,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-s.closing:
-		err = errSourceClosed
+		err = registry.ErrSourceClosed
 	}
 	for got > 0 && got < n {
 		select {

@@ -63,9 +63,9 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 			return fmt.Errorf("topic %q does not exist on brokers %v and they do not create topics on first use (auto.create.topics.enable=false); create it first, e.g. kafka-topics.sh --create --topic %s",
 				topic, brokers, topic)
 		case "true":
-			loggerOf(env).Info("kafka topic does not exist yet; the broker creates it on first use", "topic", topic)
+			env.LoggerOrDiscard().Info("kafka topic does not exist yet; the broker creates it on first use", "topic", topic)
 		default:
-			loggerOf(env).Warn("kafka topic does not exist yet; it works only if the broker creates topics on first use (Kafka's default, and what `flowrun broker` does)", "topic", topic)
+			env.LoggerOrDiscard().Warn("kafka topic does not exist yet; it works only if the broker creates topics on first use (Kafka's default, and what `flowrun broker` does)", "topic", topic)
 		}
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -128,7 +129,7 @@ func runFlow(t *testing.T, name, brokers, path string) *proc {
 	addr := freeAddr(t)
 	p := startProc(t, name, brokers, "run", "--http-addr", addr, "--drain-timeout", "20s", path)
 	p.metrics = addr
-	waitUntil(t, name+" serves /metrics", 30*time.Second, func() bool { _, err := p.scrape(); return err == nil })
+	poll.Until(t, name+" serves /metrics", 30*time.Second, func() bool { _, err := p.scrape(); return err == nil })
 	return p
 }
 
@@ -160,10 +161,22 @@ func (p *proc) scrape() (string, error) {
 // text contains every string of want, e.g. `outcome="acked"`.
 func (p *proc) sample(t *testing.T, name string, want ...string) float64 {
 	t.Helper()
+	return sampleOf(p.metricsText(t), name, want...)
+}
+
+// metricsText scrapes /metrics once, for samples that must agree.
+func (p *proc) metricsText(t *testing.T) string {
+	t.Helper()
 	text, err := p.scrape()
 	if err != nil {
 		t.Fatalf("scrape %s: %v", p.name, err)
 	}
+	return text
+}
+
+// sampleOf sums, in one scrape's text, the samples of metric name whose
+// label text contains every string of want.
+func sampleOf(text, name string, want ...string) float64 {
 	total := 0.0
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
@@ -184,17 +197,6 @@ func (p *proc) sample(t *testing.T, name string, want ...string) float64 {
 		}
 	}
 	return total
-}
-
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // produceIDs writes n JSON messages {"id": first+i} spread over the
@@ -218,14 +220,24 @@ func topicCounts(t *testing.T, addr, topic string) map[string]int {
 	return counts
 }
 
-// waitDistinct waits until topic holds n distinct values.
+// waitDistinct reads topic from its start until it has seen n distinct
+// values and returns how often it saw each. One reader follows the
+// topic as it grows: reading it again from the start on every poll cost
+// time that grew with the topic (160 MB in the outage test).
 func waitDistinct(t *testing.T, addr, topic string, n int, timeout time.Duration) map[string]int {
 	t.Helper()
-	var counts map[string]int
-	waitUntil(t, fmt.Sprintf("%d distinct messages in %s", n, topic), timeout, func() bool {
-		counts = topicCounts(t, addr, topic)
-		return len(counts) >= n
-	})
+	cl := newReader(t, addr, topic)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	counts := map[string]int{}
+	for len(counts) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("timed out after %s waiting for %d distinct messages in %s: %d seen", timeout, n, topic, len(counts))
+		}
+		fs.EachRecord(func(r *kgo.Record) { counts[string(r.Value)]++ })
+	}
 	return counts
 }
 

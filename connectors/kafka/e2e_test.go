@@ -18,6 +18,7 @@ import (
 	"time"
 
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,8 +54,8 @@ sink:
 	for i := 6; i < 30; i += 2 {
 		want = append(want, fmt.Sprintf("user-%d|%d|e%d|large|%d", i%3, i, i, i*10000))
 	}
-	waitUntil(t, "12 output messages", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) == 12 })
-	waitUntil(t, "all 30 settled", 30*time.Second, func() bool {
+	poll.Until(t, "12 output messages", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) == 12 })
+	poll.Until(t, "all 30 settled", 30*time.Second, func() bool {
 		return p.sample(t, "flowrun_messages_total", `outcome="acked"`)+p.sample(t, "flowrun_messages_total", `outcome="filtered"`) == 30
 	})
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
@@ -94,7 +95,7 @@ func TestE2EKcatInterop(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	brk := startProc(t, "flowrun broker", addr, "broker", "--addr", addr, "--partitions", "2")
-	waitUntil(t, "broker listening", 20*time.Second, func() bool { return strings.Contains(brk.out.String(), "listening on "+addr) })
+	poll.Until(t, "broker listening", 20*time.Second, func() bool { return strings.Contains(brk.out.String(), "listening on "+addr) })
 
 	kcat(t, "k1:{\"n\":1}\nk2:{\"n\":2}\nk3:{\"n\":3}\n", "-b", addr, "-P", "-t", "kcat.in", "-K:", "-H", "origin=kcat")
 	p := runFlow(t, "flowrun", addr, writeFlow(t, `
@@ -109,7 +110,7 @@ sink:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: kcat.out}
 `))
 	var lines []string
-	waitUntil(t, "kcat reads 2 messages", 30*time.Second, func() bool {
+	poll.Until(t, "kcat reads 2 messages", 30*time.Second, func() bool {
 		// Fails with "Unknown topic" until the flow has written.
 		out, err := kcatTry("", "-b", addr, "-C", "-t", "kcat.out", "-o", "beginning", "-e", "-q", "-f", "%k|%h|%s\n")
 		lines = strings.Split(strings.TrimSpace(out), "\n")
@@ -136,9 +137,11 @@ sink:
 	}
 }
 
-// Concurrency 8 and batches of 100 on a 2-partition topic fill their
-// batches; a SIGKILL mid-stream loses nothing: after a restart every
-// input message is in the output at least once.
+// Concurrency 8 and batches of 100 on a 2-partition topic: no batch is
+// larger than its size, and a SIGKILL mid-stream loses nothing: after a
+// restart every input message is in the output, written at most once by
+// each run (at least once in all: the restart repeats what the killed
+// run wrote but had not committed).
 func TestE2ECrashLosesNothing(t *testing.T) {
 	const total = 6000
 	b := startKafka(t, kfake.SeedTopics(2, "crash.in"), kfake.SeedTopics(2, "crash.out"))
@@ -157,27 +160,39 @@ sink:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: crash.out}
 `)
 	first := runFlow(t, "first run", b.Addr(), flow)
-	waitUntil(t, "a third of the messages written", 30*time.Second, func() bool {
+	poll.Until(t, "a third of the messages written", time.Minute, func() bool {
 		return first.sample(t, "flowrun_messages_total", `outcome="acked"`) >= total/3
 	})
-	sum, count := first.sample(t, "flowrun_batch_size_sum"), first.sample(t, "flowrun_batch_size_count")
-	if count == 0 || sum/count < 99 {
-		t.Fatalf("batches average %.1f messages (%v in %v), want them full (100)", sum/count, sum, count)
+	// How full batches are depends on timing; their size bounds them.
+	// (One scrape: a batch flushed between two would skew the counts.)
+	text := first.metricsText(t)
+	sum, count := sampleOf(text, "flowrun_batch_size_sum"), sampleOf(text, "flowrun_batch_size_count")
+	upTo128 := sampleOf(text, "flowrun_batch_size_bucket", `le="128"`)
+	if count == 0 || sum > 100*count || upTo128 != count {
+		t.Fatalf("%v messages in %v batches (%v of at most 128), want batches of at most 100", sum, count, upTo128)
 	}
 	if lag := first.sample(t, "flowrun_source_lag", `flow="crash"`, `topic="crash.in"`, `partition="1"`); lag <= 0 {
 		t.Fatalf("flowrun_source_lag for partition 1 = %v mid-stream, want > 0", lag)
 	}
 	first.stop(t, syscall.SIGKILL)
-	mid := len(topicCounts(t, b.Addr(), "crash.out"))
+	before := topicCounts(t, b.Addr(), "crash.out")
+	mid := len(before)
 	if mid == 0 || mid >= total {
 		t.Fatalf("%d messages written before the kill, want it mid-stream", mid)
 	}
+	if d := duplicates(before); d != 0 {
+		t.Fatalf("the first run wrote %d messages twice", d)
+	}
 
 	second := runFlow(t, "second run", b.Addr(), flow)
-	counts := waitDistinct(t, b.Addr(), "crash.out", total, 60*time.Second)
+	counts := waitDistinct(t, b.Addr(), "crash.out", total, 2*time.Minute)
 	for i := range total {
-		if counts[fmt.Sprintf(`{"id":%d}`, i)] == 0 {
+		v := fmt.Sprintf(`{"id":%d}`, i)
+		if counts[v] == 0 {
 			t.Fatalf("message %d lost", i)
+		}
+		if again := counts[v] - before[v]; again > 1 {
+			t.Fatalf("message %d written %d times by the second run", i, again)
 		}
 	}
 	t.Logf("%d written before SIGKILL, %d duplicates after the restart", mid, duplicates(counts))
@@ -219,7 +234,7 @@ sink:
 			for i := range 3 {
 				procs = append(procs, runFlow(t, fmt.Sprintf("member %d", i), b.Addr(), flow))
 			}
-			waitUntil(t, "every member working", 30*time.Second, func() bool {
+			poll.Until(t, "every member working", 30*time.Second, func() bool {
 				for _, p := range procs {
 					if p.sample(t, "flowrun_messages_total", `outcome="acked"`) < 100 {
 						return false
@@ -250,8 +265,9 @@ sink:
 }
 
 // While the output topic refuses writes, the flow retries and backs up:
-// nothing is acked and the process does not read the backlog into
-// memory; once the broker recovers every message arrives. Then a message
+// nothing is acked and the process stops reading early instead of
+// reading the backlog into memory; once the broker recovers every
+// message arrives. Then a message
 // the output topic can never take goes to the dead letter topic.
 func TestE2ESinkOutage(t *testing.T) {
 	const total, size = 40000, 4096 // a 160 MB backlog
@@ -272,22 +288,26 @@ source:
 concurrency: 4
 max_demand: 50
 middleware:
-  - retry: {max_retries: 40, initial_interval: 100ms, max_interval: 500ms}
+  - retry: {max_retries: 1000, initial_interval: 100ms, max_interval: 500ms}
 sink:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: outage.out, retries: 1, retry_backoff: 20ms, max_message_bytes: 100KiB}
 dead_letter:
   kafka: {brokers: ["${KAFKA_BROKERS}"], topic: outage.dlq}
 `))
-	waitUntil(t, "failing writes", 30*time.Second, func() bool { return fault.Hits() > 10 })
-	// Backpressure: reading stops once the flow is full.
-	time.Sleep(time.Second)
-	before := p.sample(t, "flowrun_edge_messages_total", `from="source"`)
-	time.Sleep(time.Second)
-	read := p.sample(t, "flowrun_edge_messages_total", `from="source"`)
+	poll.Until(t, "failing writes", 30*time.Second, func() bool { return fault.Hits() > 10 })
+	// Backpressure: once the flow is full, reading stops (the count read
+	// holds still for a second) long before the backlog's end.
+	var read float64
+	poll.Until(t, "reading from the source to stop", time.Minute, func() bool {
+		before := read
+		time.Sleep(time.Second) // the window in which nothing may be read
+		read = p.sample(t, "flowrun_edge_messages_total", `from="source"`)
+		return read > 0 && read == before
+	})
 	rss := p.sample(t, "process_resident_memory_bytes")
 	settled := p.sample(t, "flowrun_messages_total")
-	if settled != 0 || read == 0 || read != before || read > total/10 {
-		t.Fatalf("during the outage: %v then %v read from the source, %v settled; want reading stopped early, none settled", before, read, settled)
+	if settled != 0 || read > total/10 {
+		t.Fatalf("during the outage: %v read from the source, %v settled; want reading stopped early, none settled", read, settled)
 	}
 	if rss > 150<<20 { // reading the backlog would take 160 MB more
 		t.Fatalf("resident memory %.0f MB during the outage with a 160 MB backlog", rss/(1<<20))
@@ -295,7 +315,7 @@ dead_letter:
 	t.Logf("during the outage: %v messages read, %.0f MB resident", read, rss/(1<<20))
 	fault.Remove()
 
-	counts := waitDistinct(t, b.Addr(), "outage.out", total, 120*time.Second)
+	counts := waitDistinct(t, b.Addr(), "outage.out", total, 5*time.Minute)
 	for i := range total {
 		if counts[fmt.Sprintf(`{"id":%d,"pad":"%s"}`, i, pad)] == 0 {
 			t.Fatalf("message %d lost", i)
@@ -309,7 +329,7 @@ dead_letter:
 		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t-1")}}}
 	produceTo(t, b.Addr(), huge)
 	var dead []*kgo.Record
-	waitUntil(t, "the huge message dead-lettered", 60*time.Second, func() bool {
+	poll.Until(t, "the huge message dead-lettered", 60*time.Second, func() bool {
 		dead = readAll(t, b.Addr(), "outage.dlq")
 		return len(dead) > 0
 	})
@@ -364,7 +384,7 @@ func TestE2EExampleFlows(t *testing.T) {
 	slices.Sort(want)
 
 	process := startProcEnv(t, "process", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-large-eur-payments.yaml"))
-	waitUntil(t, "the large EUR payments", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) >= len(want) })
+	poll.Until(t, "the large EUR payments", 30*time.Second, func() bool { return len(readAll(t, b.Addr(), "payments.large")) >= len(want) })
 	var got []string
 	for _, r := range readAll(t, b.Addr(), "payments.large") {
 		got = append(got, string(r.Key)+" "+string(r.Value))
@@ -378,7 +398,7 @@ func TestE2EExampleFlows(t *testing.T) {
 	}
 
 	printer := startProcEnv(t, "print", env, "run", "--http-addr", "", filepath.Join(examples, "flows/kafka-print.yaml"))
-	waitUntil(t, "printed envelopes", 30*time.Second, func() bool { return strings.Count(printer.stdout.String(), "\n") >= len(want) })
+	poll.Until(t, "printed envelopes", 30*time.Second, func() bool { return strings.Count(printer.stdout.String(), "\n") >= len(want) })
 	if code := printer.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("print flow exit %d", code)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/connectors/kafka/broker"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -101,7 +102,7 @@ func produce(t *testing.T, addr string, records ...*kgo.Record) {
 func consumeAll(t *testing.T, addr, topic string, n int) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableFetchSessions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,16 +158,10 @@ func committed(t *testing.T, addr, group, topic string, partition int32) int64 {
 	return b.Offset
 }
 
-// eventually polls cond until it holds or 20 s pass.
+// eventually polls cond until it holds or 30 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, what, 30*time.Second, cond)
 }
 
 var errTest = errors.New("test failure")

@@ -12,8 +12,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -209,11 +207,4 @@ func sourceConfig(cfg registry.Config, env registry.Env) (*sarama.Config, error)
 // bufferSize is how many messages the source holds ready for Read.
 func bufferSize(env registry.Env) int {
 	return max(env.MaxInFlight, 64)
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

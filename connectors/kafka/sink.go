@@ -86,7 +86,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	}
 	s := &sink{
 		topic: topic, client: client,
-		logger:  loggerOf(env).With("topic", topic),
+		logger:  env.LoggerOrDiscard().With("topic", topic),
 		acks:    sc.Producer.RequiredAcks,
 		timeout: int32(sc.Producer.Timeout / time.Millisecond),
 		version: version,

@@ -17,9 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("kafka source closed")
-
 // source reads a consumer group's partitions into one bounded buffer.
 // Records convert as watermill-kafka's DefaultMarshaler does (convert.go).
 // Each partition is read by Sarama in its own goroutine (ConsumeClaim);
@@ -90,7 +87,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 	}
 	size := bufferSize(env)
 	s := &source{
-		flow: env.Flow, topics: topics, logger: loggerOf(env).With("group", group),
+		flow: env.Flow, topics: topics, logger: env.LoggerOrDiscard().With("group", group),
 		client: client, group: cg, lag: lag,
 		window:   max(4*size, 1024),
 		drainFor: sc.Consumer.Group.Rebalance.Timeout / 2,
@@ -173,7 +170,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-s.ctx.Done():
-			return 0, errSourceClosed
+			return 0, registry.ErrSourceClosed
 		}
 		if timer != nil {
 			timer.Stop()

@@ -14,7 +14,7 @@ import (
 // for the stream (and, for a sink, a stream capturing the subject),
 // creating nothing.
 func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
-	logger := loggerOf(env)
+	logger := env.LoggerOrDiscard()
 	nc, err := connect(cfg, env, logger)
 	if err != nil {
 		return err

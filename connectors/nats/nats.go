@@ -25,7 +25,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/flowrun/flowrun/connectors/internal/resend"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -149,11 +148,4 @@ func connect(cfg registry.Config, env registry.Env, logger *slog.Logger) (*nats.
 		return nil, fmt.Errorf("cannot reach NATS at %s: %w; is nats-server running with JetStream (-js)?", url, err)
 	}
 	return nc, nil
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -38,7 +38,7 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 	if subject == "" {
 		return nil, fmt.Errorf("subject: no subject to publish to; set subject")
 	}
-	logger := loggerOf(env).With("connector", "nats", "subject", subject, "role", env.Role)
+	logger := env.LoggerOrDiscard().With("connector", "nats", "subject", subject, "role", env.Role)
 	nc, err := connect(cfg, env, logger)
 	if err != nil {
 		return nil, err

@@ -17,9 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("nats source closed")
-
 // giveBackDelay delays the redelivery of messages a closing source
 // received but never handed out. Redelivered at once, they could go to
 // this source's own pull request, which the server still holds for a
@@ -63,7 +60,7 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 	if durable == "" {
 		return nil, fmt.Errorf("durable: no consumer name; set durable (or give the flow a name)")
 	}
-	logger := loggerOf(env).With("connector", "nats", "stream", cfg.String("stream"), "durable", durable)
+	logger := env.LoggerOrDiscard().With("connector", "nats", "stream", cfg.String("stream"), "durable", durable)
 	nc, err := connect(cfg, env, logger)
 	if err != nil {
 		return nil, err
@@ -197,7 +194,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-s.ctx.Done():
-		return 0, errSourceClosed
+		return 0, registry.ErrSourceClosed
 	}
 	n := 1
 	for n < len(buf) {

@@ -28,7 +28,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	case messages && offsets:
 		return nil
 	case cfg.Bool("create"):
-		loggerOf(env).Info("postgres tables do not exist yet; they are created on start", "table", t.messages())
+		env.LoggerOrDiscard().Info("postgres tables do not exist yet; they are created on start", "table", t.messages())
 		return nil
 	}
 	return fmt.Errorf("table %s or %s does not exist and create is off; create them (or set create: true)", t.messages(), t.offsetsTable())

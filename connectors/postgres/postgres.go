@@ -34,8 +34,6 @@ import (
 	"database/sql"
 	"fmt"
 	"github.com/flowrun/flowrun/connectors/internal/resend"
-	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -159,13 +157,6 @@ func open(ctx context.Context, cfg registry.Config) (*sql.DB, error) {
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w; is it running, and does the database exist?", where(d), err)
 	}
 	return db, nil
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // validateTopic checks the topic, which names tables.

@@ -43,7 +43,7 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres sink: %w", err)
 	}
-	logger := loggerOf(env).With("connector", "postgres", "topic", topic, "role", env.Role)
+	logger := env.LoggerOrDiscard().With("connector", "postgres", "topic", topic, "role", env.Role)
 	return &sink{db: db, t: t, resend: resend.Of(cfg, logger, "postgres sink "+t.messages())}, nil
 }
 

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -14,9 +13,6 @@ import (
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
-
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("postgres source closed")
 
 // defaultMaxInFlight is used when the flow gives no in-flight limit.
 const defaultMaxInFlight = 1000
@@ -81,8 +77,8 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 	}
 	s := &source{
 		db: db, t: t, group: group, poll: cfg.Duration("poll_interval"),
-		logger: loggerOf(env).With("connector", "postgres", "topic", topic, "group", group),
-		limit:  inflight.NewLimit(maxInFlight, errSourceClosed),
+		logger: env.LoggerOrDiscard().With("connector", "postgres", "topic", topic, "group", group),
+		limit:  inflight.NewLimit(maxInFlight, registry.ErrSourceClosed),
 		retry: inflight.NewRedeliveries(inflight.NewRedelivery(env, cfg.Duration("redelivery_delay"),
 			cfg.Duration("redelivery_max_delay"))),
 		commitSig: make(chan struct{}, 1),
@@ -103,7 +99,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	defer s.readMu.Unlock()
 	for {
 		if s.ctx.Err() != nil {
-			return 0, errSourceClosed
+			return 0, registry.ErrSourceClosed
 		}
 		held, err := s.holdLock(ctx)
 		if err != nil {
@@ -133,7 +129,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-s.ctx.Done():
-			return 0, errSourceClosed
+			return 0, registry.ErrSourceClosed
 		}
 	}
 }

@@ -23,7 +23,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	switch kind {
 	case "stream":
 	case "none":
-		loggerOf(env).Info("redis stream does not exist yet; it is created on first use", "stream", stream)
+		env.LoggerOrDiscard().Info("redis stream does not exist yet; it is created on first use", "stream", stream)
 		return nil
 	default:
 		return fmt.Errorf("redis key %q holds a %s, not a stream; pick another stream name", stream, kind)
@@ -44,6 +44,6 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 			return nil
 		}
 	}
-	loggerOf(env).Info("redis consumer group does not exist yet; it is created on start", "stream", stream, "group", group, "start", cfg.String("start"))
+	env.LoggerOrDiscard().Info("redis consumer group does not exist yet; it is created on start", "stream", stream, "group", group, "start", cfg.String("start"))
 	return nil
 }

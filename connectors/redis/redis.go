@@ -31,8 +31,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/flowrun/flowrun/connectors/internal/resend"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -138,13 +136,6 @@ func dial(ctx context.Context, cfg registry.Config) (*goredis.Client, error) {
 		return nil, fmt.Errorf("cannot reach Redis at %s: %w; is redis-server running there?", opts.Addr, err)
 	}
 	return client, nil
-}
-
-func loggerOf(env registry.Env) *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // validateURL checks the url when one is given.

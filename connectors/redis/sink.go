@@ -31,7 +31,7 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 		return nil, err
 	}
 	stream := cfg.String("stream")
-	logger := loggerOf(env).With("connector", "redis", "stream", stream, "role", env.Role)
+	logger := env.LoggerOrDiscard().With("connector", "redis", "stream", stream, "role", env.Role)
 	return &sink{
 		client: client, stream: stream, maxLen: int64(cfg.Int("max_len")),
 		resend: resend.Of(cfg, logger, fmt.Sprintf("redis sink %q", stream)),

@@ -16,9 +16,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// errSourceClosed is what Read returns once Close was called.
-var errSourceClosed = errors.New("redis source closed")
-
 // defaultMaxInFlight is used when the flow gives no in-flight limit.
 const defaultMaxInFlight = 1000
 
@@ -83,8 +80,8 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 	s := &source{
 		client: client, stream: cfg.String("stream"), group: group, consumer: consumer,
 		start: "0", block: cfg.Duration("block"), claimIdle: cfg.Duration("claim_idle"),
-		logger: loggerOf(env).With("connector", "redis", "stream", cfg.String("stream"), "group", group, "consumer", consumer),
-		limit:  inflight.NewLimit(maxInFlight, errSourceClosed),
+		logger: env.LoggerOrDiscard().With("connector", "redis", "stream", cfg.String("stream"), "group", group, "consumer", consumer),
+		limit:  inflight.NewLimit(maxInFlight, registry.ErrSourceClosed),
 		retry: inflight.NewRedeliveries(inflight.NewRedelivery(env, cfg.Duration("redelivery_delay"),
 			cfg.Duration("redelivery_max_delay"))),
 		history: true, historyFrom: "0", claimFrom: "0-0", lastClaim: time.Now(),
@@ -123,7 +120,7 @@ func (s *source) Read(ctx context.Context, buf []*message.Message) (int, error) 
 	defer s.readMu.Unlock()
 	for {
 		if s.ctx.Err() != nil {
-			return 0, errSourceClosed
+			return 0, registry.ErrSourceClosed
 		}
 		n, err := s.limit.Acquire(ctx, s.ctx.Done(), len(buf))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/flowrun/flowrun/message"
@@ -42,26 +43,35 @@ func TestLimitBoundsAndWakes(t *testing.T) {
 	}
 }
 
+// In a synctest bubble time moves only when the test sleeps: "before
+// due" holds however loaded the machine.
 func TestRedeliveriesComeBackWhenDue(t *testing.T) {
-	r := NewRedeliveries(NewRedelivery(registry.Env{}, 30*time.Millisecond, time.Second))
-	if _, ok := r.Next(); ok {
-		t.Fatal("empty queue has a next")
-	}
-	r.Add(&message.Message{ID: "a"}, nil)
-	r.Add(&message.Message{ID: "b"}, nil)
-	buf := make([]*message.Message, 1)
-	if n := r.Take(buf); n != 0 {
-		t.Fatalf("took %d before due", n)
-	}
-	wait, ok := r.Next()
-	if !ok || wait <= 0 || wait > 30*time.Millisecond {
-		t.Fatalf("next %v %v", wait, ok)
-	}
-	time.Sleep(wait + 5*time.Millisecond)
-	if n := r.Take(buf); n != 1 || buf[0].ID != "a" {
-		t.Fatalf("took %d (%v)", n, buf[0])
-	}
-	if n := r.Take(buf); n != 1 || buf[0].ID != "b" {
-		t.Fatalf("took %d (%v)", n, buf[0])
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 30 * time.Millisecond
+		r := NewRedeliveries(NewRedelivery(registry.Env{}, delay, time.Second))
+		if _, ok := r.Next(); ok {
+			t.Fatal("empty queue has a next")
+		}
+		r.Add(&message.Message{ID: "a"}, nil)
+		time.Sleep(time.Millisecond)
+		r.Add(&message.Message{ID: "b"}, nil)
+		buf := make([]*message.Message, 1)
+		if n := r.Take(buf); n != 0 {
+			t.Fatalf("took %d before due", n)
+		}
+		if wait, ok := r.Next(); !ok || wait != delay-time.Millisecond {
+			t.Fatalf("next %v %v, want a due in %v", wait, ok, delay-time.Millisecond)
+		}
+		time.Sleep(delay - time.Millisecond)
+		if n := r.Take(buf); n != 1 || buf[0].ID != "a" {
+			t.Fatalf("took %d (%v), want a", n, buf[0])
+		}
+		if n := r.Take(buf); n != 0 {
+			t.Fatalf("took %d (%v) before b is due", n, buf[0])
+		}
+		time.Sleep(time.Millisecond)
+		if n := r.Take(buf); n != 1 || buf[0].ID != "b" {
+			t.Fatalf("took %d (%v), want b", n, buf[0])
+		}
+	})
 }
