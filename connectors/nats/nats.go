@@ -24,12 +24,12 @@ package nats
 import (
 	"context"
 	"fmt"
-	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/nats-io/nats.go"
 )
