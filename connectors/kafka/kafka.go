@@ -101,6 +101,8 @@ var sourceFields = append(append([]registry.Field{}, commonFields...),
 
 var sinkFields = append(append([]registry.Field{}, commonFields...),
 	registry.Field{Name: "topic", Type: registry.String, Required: true, Doc: "the topic to write to"},
+	registry.Field{Name: "partitioner", Type: registry.String, Default: "murmur2", Enum: []string{"murmur2", "fnv1a", "round_robin"},
+		Doc: "which partition a record goes to. murmur2: a keyed record where Kafka's Java client (and Kafka Streams, ksqlDB, librdkafka's murmur2) puts its key; fnv1a: where Sarama's hash partitioner and watermill-kafka put it (flowrun's partitioning before murmur2 became the default); both send the keyless messages of one write to one partition, the next write to the next. round_robin: every record to the next partition, keys ignored"},
 	registry.Field{Name: "acks", Type: registry.String, Default: "all", Enum: []string{"all", "leader", "none"},
 		Doc: "which replicas must have a message before it counts as written (none risks losing messages)"},
 	registry.Field{Name: "compression", Type: registry.String, Default: "none", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"},

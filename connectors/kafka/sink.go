@@ -38,7 +38,8 @@ type sink struct {
 	retries  int
 	backoff  time.Duration
 
-	keyless atomic.Uint32 // rotates the partition of keyless messages between writes
+	hash    func(key []byte, n int32) int32 // partition of a key; nil: round_robin
+	keyless atomic.Uint32                   // rotates the partition of keyless messages between writes
 
 	failingMu sync.Mutex
 	failing   map[int32]bool // partitions whose last batch failed and may be retried
@@ -81,6 +82,7 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		codec:   sc.Producer.Compression, level: sc.Producer.CompressionLevel,
 		maxBytes: sc.Producer.MaxMessageBytes,
 		retries:  sc.Producer.Retry.Max, backoff: sc.Producer.Retry.Backoff,
+		hash: keyHash(cfg.String("partitioner")),
 	}
 	// Replicas of a flow start on different partitions.
 	s.keyless.Store(rand.Uint32())

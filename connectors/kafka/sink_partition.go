@@ -6,10 +6,29 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// hashPartition is the partition sarama.NewHashPartitioner picks for a
+// Partitioners, by the name the sink's partitioner field gives them.
+const (
+	partitionerMurmur2    = "murmur2"
+	partitionerFNV1a      = "fnv1a"
+	partitionerRoundRobin = "round_robin"
+)
+
+// keyHash is the partition of a key among n for a partitioner that
+// hashes keys, nil for round_robin (which ignores them).
+func keyHash(partitioner string) func(key []byte, n int32) int32 {
+	switch partitioner {
+	case partitionerFNV1a:
+		return fnv1aPartition
+	case partitionerRoundRobin:
+		return nil
+	}
+	return murmur2Partition
+}
+
+// fnv1aPartition is the partition sarama.NewHashPartitioner picks for a
 // key among n: FNV-1a of the key, taken as a signed 32-bit number modulo
 // n, made positive. Watermill and other Sarama programs put keys there.
-func hashPartition(key []byte, n int32) int32 {
+func fnv1aPartition(key []byte, n int32) int32 {
 	h := uint32(2166136261)
 	for _, c := range key {
 		h ^= uint32(c)
@@ -22,9 +41,12 @@ func hashPartition(key []byte, n int32) int32 {
 	return p
 }
 
-// assign picks the partition of every record: a keyed one where Sarama's
-// hash partitioner puts its key, the keyless ones of this write all on
-// one partition (large batches; the next write takes the next one).
+// assign picks the partition of every record. With a hashing partitioner
+// a keyed record goes where its key hashes, among all the topic's
+// partitions (as Java's and Sarama's do, so a key keeps its partition
+// while one is down), and the keyless ones of this write all go on one
+// writable partition (large batches; the next write takes the next one).
+// With round_robin every record takes the next writable partition.
 func (w *write) assign(todo []int) error {
 	s := w.s
 	parts, err := s.client.Partitions(s.topic)
@@ -34,17 +56,29 @@ func (w *write) assign(todo []int) error {
 	if err != nil {
 		return fmt.Errorf("partitions of the topic: %w", err)
 	}
+	writable := func() []int32 {
+		if ws, err := s.client.WritablePartitions(s.topic); err == nil && len(ws) > 0 {
+			return ws
+		}
+		return parts
+	}
+	if s.hash == nil {
+		choice := writable()
+		next := s.keyless.Add(uint32(len(todo))) - uint32(len(todo))
+		for j, i := range todo {
+			w.part[i] = choice[int((next+uint32(j))%uint32(len(choice)))]
+		}
+		w.assigned = true
+		return nil
+	}
 	keyless := int32(-1)
 	for _, i := range todo {
 		if key := w.recs[i].Key; key != nil {
-			w.part[i] = parts[hashPartition(key, int32(len(parts)))]
+			w.part[i] = parts[s.hash(key, int32(len(parts)))]
 			continue
 		}
 		if keyless < 0 {
-			choice := parts
-			if writable, err := s.client.WritablePartitions(s.topic); err == nil && len(writable) > 0 {
-				choice = writable
-			}
+			choice := writable()
 			keyless = choice[int(s.keyless.Add(1)%uint32(len(choice)))]
 		}
 		w.part[i] = keyless
