@@ -25,9 +25,11 @@ import (
 // one another on each broker connection; their responses come back on
 // Sarama's receiver goroutine while later writes are sent.
 type sink struct {
-	topic  string
-	logger *slog.Logger
-	client sarama.Client
+	topic   string   // the fixed topic, or "" with topicOf
+	topicOf *topicOf // topic_expr, or nil
+	name    string   // topic or topic_expr, for errors
+	logger  *slog.Logger
+	client  sarama.Client
 
 	acks     sarama.RequiredAcks
 	timeout  int32 // ms the broker may wait for replicas
@@ -42,7 +44,7 @@ type sink struct {
 	keyless atomic.Uint32                   // rotates the partition of keyless messages between writes
 
 	failingMu sync.Mutex
-	failing   map[int32]bool // partitions whose last batch failed and may be retried
+	failing   map[topicPartition]bool // partitions whose last batch failed and may be retried
 
 	connMu sync.Mutex
 	conns  map[*sarama.Broker]uint64 // each broker connection's generation: bumped when a write closes it
@@ -61,9 +63,13 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	if err != nil {
 		return nil, err
 	}
-	topic := cfg.String("topic")
-	if topic == "" {
-		return nil, fmt.Errorf("topic: no topic to write to")
+	if err := sinkTopics(cfg); err != nil {
+		return nil, err
+	}
+	topic, name := cfg.String("topic"), cfg.String("topic")
+	var topicOf *topicOf
+	if expr := cfg.Expr("topic_expr"); expr != nil {
+		topicOf, name = newTopicOf(expr, env), expr.Source
 	}
 	version, err := produceVersion(sc.Version)
 	if err != nil {
@@ -74,8 +80,8 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		return nil, fmt.Errorf("kafka sink: cannot reach brokers %v: %w", brokers, err)
 	}
 	s := &sink{
-		topic: topic, client: client,
-		logger:  loggerOf(env).With("topic", topic),
+		topic: topic, topicOf: topicOf, name: name, client: client,
+		logger:  loggerOf(env).With("topic", name),
 		acks:    sc.Producer.RequiredAcks,
 		timeout: int32(sc.Producer.Timeout / time.Millisecond),
 		version: version,
@@ -99,7 +105,7 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return fmt.Errorf("kafka sink %q: closed", s.topic)
+		return fmt.Errorf("kafka sink %q: closed", s.name)
 	}
 	s.writes.Add(1)
 	s.mu.RUnlock()
@@ -107,12 +113,25 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 
 	w := &write{
 		s: s, now: time.Now().Truncate(time.Millisecond),
-		recs: make([]sarama.Record, len(msgs)), size: make([]int, len(msgs)),
+		recs: make([]sarama.Record, len(msgs)), size: make([]int, len(msgs)), topic: make([]string, len(msgs)),
 		part: make([]int32, len(msgs)), errs: make([]error, len(msgs)), again: make([]bool, len(msgs)),
+	}
+	for i := range w.part {
+		w.part[i] = -1
+	}
+	if s.topicOf != nil {
+		s.topicOf.topics(ctx, msgs, w.topic, w.errs)
+	} else {
+		for i := range w.topic {
+			w.topic[i] = s.topic
+		}
 	}
 	arena := newRecordArena(msgs)
 	todo := make([]int, 0, len(msgs))
 	for i, m := range msgs {
+		if w.errs[i] != nil {
+			continue
+		}
 		if err := toRecord(&w.recs[i], m, arena); err != nil {
 			w.errs[i] = fmt.Errorf("message %s: %w", m.ID, err)
 			continue
@@ -141,7 +160,7 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 			break
 		}
 		if refresh {
-			if err := s.client.RefreshMetadata(s.topic); err != nil {
+			if err := s.client.RefreshMetadata(w.topicsOf(retry)...); err != nil {
 				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
 			}
 		}
@@ -149,6 +168,17 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		todo = retry
 	}
 	return w.result()
+}
+
+// topicsOf is the distinct topics of records idx.
+func (w *write) topicsOf(idx []int) []string {
+	var out []string
+	for _, i := range idx {
+		if !slices.Contains(out, w.topic[i]) {
+			out = append(out, w.topic[i])
+		}
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -164,14 +194,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // write is the state of one Write call, indexed like its messages.
 type write struct {
-	s        *sink
-	now      time.Time // the records' timestamp
-	recs     []sarama.Record
-	size     []int   // recordSize
-	part     []int32 // chosen partition, once assigned
-	assigned bool
-	errs     []error // nil: written (or not tried yet)
-	again    []bool  // errs[i] may go away if the record is sent again
+	s     *sink
+	now   time.Time // the records' timestamp
+	recs  []sarama.Record
+	topic []string // of each record
+	size  []int    // recordSize
+	part  []int32  // chosen partition; -1 until assigned
+	errs  []error  // nil: written (or not tried yet)
+	again []bool   // errs[i] may go away if the record is sent again
 }
 
 // result is nil when every message was written, a *registry.WriteError
@@ -195,7 +225,7 @@ func (w *write) result() error {
 	if len(failed) == 0 {
 		return nil
 	}
-	err := fmt.Errorf("kafka sink %q: %d of %d messages not written: %w", w.s.topic, len(failed), len(w.errs), first)
+	err := fmt.Errorf("kafka sink %q: %d of %d messages not written: %w", w.s.name, len(failed), len(w.errs), first)
 	if permanent {
 		err = backoff.Permanent(err)
 	}

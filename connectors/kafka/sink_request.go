@@ -22,20 +22,20 @@ const (
 // on done. A partition's batches go in successive requests (a request
 // holds one batch per partition), and a request stays within what
 // Sarama allows one to carry.
-func (w *write) send(batches []*batch, leaders map[int32]*sarama.Broker, done chan<- *call) int {
+func (w *write) send(batches []*batch, leaders map[topicPartition]*sarama.Broker, done chan<- *call) int {
 	s := w.s
 	requestLimit := int(sarama.MaxRequestSize) - 10*1024
-	last := map[int32]int{} // partition -> index of the request holding its last batch
+	last := map[topicPartition]int{} // partition -> index of the request holding its last batch
 	calls := map[*sarama.Broker][]*call{}
 	var brokers []*sarama.Broker
 	total, most := 0, 0
 	for _, b := range batches {
-		leader := leaders[b.partition]
+		leader := leaders[b.topicPartition]
 		list := calls[leader]
 		if list == nil {
 			brokers = append(brokers, leader)
 		}
-		k, ok := last[b.partition]
+		k, ok := last[b.topicPartition]
 		if ok {
 			k++
 		}
@@ -49,7 +49,7 @@ func (w *write) send(batches []*batch, leaders map[int32]*sarama.Broker, done ch
 		}
 		list[k].batches = append(list[k].batches, b)
 		list[k].bytes += b.bytes
-		last[b.partition] = k
+		last[b.topicPartition] = k
 	}
 	broken := map[*sarama.Broker]error{}
 	for k := range most {
@@ -97,7 +97,7 @@ func (w *write) request(c *call) *sarama.ProduceRequest {
 			r.OffsetDelta = int64(j)
 			rb.Records[j] = r
 		}
-		req.AddBatch(s.topic, b.partition, rb)
+		req.AddBatch(b.topic, b.partition, rb)
 	}
 	return req
 }

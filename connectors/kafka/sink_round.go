@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/registry"
@@ -11,9 +12,23 @@ import (
 
 // batch is the records of one partition that go in one record batch.
 type batch struct {
+	topicPartition
+	idx   []int // records, in write order
+	bytes int   // batchOverhead and recordSize of each
+}
+
+// topicPartition is one partition of one topic.
+type topicPartition struct {
+	topic     string
 	partition int32
-	idx       []int // records, in write order
-	bytes     int   // batchOverhead and recordSize of each
+}
+
+// where names tp in errors: the partition alone when the topic is fixed.
+func (s *sink) where(tp topicPartition) string {
+	if s.topicOf == nil {
+		return fmt.Sprintf("partition %d", tp.partition)
+	}
+	return fmt.Sprintf("topic %s partition %d", tp.topic, tp.partition)
 }
 
 // call is one produce request to one broker.
@@ -28,7 +43,7 @@ type call struct {
 
 // setFailing records whether partition p's last batch failed in a way
 // worth retrying (it is then probed, see round).
-func (s *sink) setFailing(p int32, failing bool) {
+func (s *sink) setFailing(p topicPartition, failing bool) {
 	s.failingMu.Lock()
 	defer s.failingMu.Unlock()
 	if !failing {
@@ -36,12 +51,12 @@ func (s *sink) setFailing(p int32, failing bool) {
 		return
 	}
 	if s.failing == nil {
-		s.failing = map[int32]bool{}
+		s.failing = map[topicPartition]bool{}
 	}
 	s.failing[p] = true
 }
 
-func (s *sink) isFailing(p int32) bool {
+func (s *sink) isFailing(p topicPartition) bool {
 	s.failingMu.Lock()
 	defer s.failingMu.Unlock()
 	return s.failing[p]
@@ -72,22 +87,21 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 	}
 	// Until its answer comes: what ctx cutting the wait short leaves failed.
 	fail(todo, errUnanswered, false)
-	if !w.assigned {
-		if err := w.assign(todo); err != nil {
-			fail(todo, err, true)
-			return retry, true, nil
-		}
+	if unknown, err := w.assign(todo); len(unknown) > 0 {
+		fail(unknown, err, true)
+		refresh = true
+		todo = slices.DeleteFunc(slices.Clone(todo), func(i int) bool { return w.part[i] < 0 })
 	}
 
 	// Group by partition, in write order, splitting at max_message_bytes.
-	open := map[int32]*batch{}
-	perPartition := map[int32][]*batch{}
-	var partitions []int32
+	open := map[topicPartition]*batch{}
+	perPartition := map[topicPartition][]*batch{}
+	var partitions []topicPartition
 	for _, i := range todo {
-		p := w.part[i]
+		p := topicPartition{w.topic[i], w.part[i]}
 		b := open[p]
 		if b == nil || b.bytes+w.size[i] >= s.maxBytes {
-			b = &batch{partition: p, bytes: batchOverhead}
+			b = &batch{topicPartition: p, bytes: batchOverhead}
 			open[p] = b
 			if perPartition[p] == nil {
 				partitions = append(partitions, p)
@@ -98,17 +112,17 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 		b.bytes += w.size[i]
 	}
 
-	leaders := map[int32]*sarama.Broker{}
+	leaders := map[topicPartition]*sarama.Broker{}
 	var first []*batch
-	held := map[int32][]*batch{} // behind a probe
+	held := map[topicPartition][]*batch{} // behind a probe
 	count := 0
 	for _, p := range partitions {
 		bs := perPartition[p]
 		count += len(bs)
-		leader, err := s.client.Leader(s.topic, p)
+		leader, err := s.client.Leader(p.topic, p.partition)
 		if err != nil {
 			for _, b := range bs {
-				fail(b.idx, fmt.Errorf("partition %d: no leader: %w", p, err), true)
+				fail(b.idx, fmt.Errorf("%s: no leader: %w", s.where(p), err), true)
 			}
 			s.setFailing(p, true)
 			refresh = true
@@ -155,16 +169,16 @@ func (w *write) round(ctx context.Context, todo []int) (retry []int, refresh boo
 		for _, b := range c.batches {
 			err, again := w.outcome(c, b)
 			if err != nil {
-				err = fmt.Errorf("partition %d: %w", b.partition, err)
+				err = fmt.Errorf("%s: %w", s.where(b.topicPartition), err)
 			}
 			fail(b.idx, err, again)
 			refresh = refresh || again
-			s.setFailing(b.partition, again)
-			rest := held[b.partition]
+			s.setFailing(b.topicPartition, again)
+			rest := held[b.topicPartition]
 			if rest == nil {
 				continue
 			}
-			delete(held, b.partition)
+			delete(held, b.topicPartition)
 			if again { // the partition still refuses: the rest would be refused too
 				for _, r := range rest {
 					fail(r.idx, err, true)
@@ -203,7 +217,7 @@ func (w *write) outcome(c *call, b *batch) (err error, again bool) {
 	case c.res == nil: // acks none: written once sent
 		return nil, false
 	}
-	block := c.res.GetBlock(w.s.topic, b.partition)
+	block := c.res.GetBlock(b.topic, b.partition)
 	switch {
 	case block == nil:
 		return sarama.ErrIncompleteResponse, false
