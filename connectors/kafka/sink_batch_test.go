@@ -370,7 +370,8 @@ func TestSinkAcksNone(t *testing.T) {
 	}
 }
 
-// Every compression codec writes batches the broker and another client read.
+// Every compression codec writes batches compressed with it, which the
+// broker and another client read.
 func TestSinkCompression(t *testing.T) {
 	b := startBroker(t, map[string]int32{"out": 1})
 	var want []string
@@ -387,8 +388,13 @@ func TestSinkCompression(t *testing.T) {
 		}
 	}
 	var got []string
+	codecs := map[string]uint8{"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4} // the batch attribute's codec bits
 	for _, r := range consumeAll(t, b.Addr(), "out", len(want)) {
 		got = append(got, string(r.Value))
+		codec, _, _ := strings.Cut(string(r.Value), "-")
+		if c := r.Attrs.CompressionType(); c != codecs[codec] {
+			t.Errorf("a %s record came in a batch compressed with codec %d, want %d", codec, c, codecs[codec])
+		}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("topic holds %d records, not the %d written in order", len(got), len(want))
