@@ -45,7 +45,8 @@ func sinkTopics(cfg registry.Config) error {
 		return registry.At(fmt.Errorf("no topic: set topic (a fixed topic name) or topic_expr (an expression giving each message's topic)"), "topic")
 	case topic != "":
 		if err := checkTopicName(topic); err != nil {
-			return registry.At(fmt.Errorf("%w; to compute the topic per message use topic_expr: %q", err, topic), "topic")
+			return registry.At(fmt.Errorf("%w; to compute the topic per message, write the expression in topic_expr: topic_expr: '%s'",
+				err, strings.ReplaceAll(topic, "'", "''")), "topic")
 		}
 	}
 	return nil

@@ -87,7 +87,7 @@ func TestSinkTopicIsValidated(t *testing.T) {
 	for _, tc := range []struct{ sink, want string }{
 		{`topic: orders.eu`, ""},
 		{`topic_expr: '"orders." + payload.region'`, ""},
-		{`topic: '"orders." + payload.region'`, "use topic_expr"},
+		{`topic: '"orders." + payload.region'`, `write the expression in topic_expr: topic_expr: '"orders." + payload.region'`},
 		{`topic_expr: '"orders." +'`, "topic_expr"},
 		{`topic: a, topic_expr: '"b"'`, "both set"},
 		{`acks: all`, "no topic"},
