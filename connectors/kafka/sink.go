@@ -172,10 +172,12 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 
 // topicsOf is the distinct topics of records idx.
 func (w *write) topicsOf(idx []int) []string {
+	seen := map[string]bool{}
 	var out []string
 	for _, i := range idx {
-		if !slices.Contains(out, w.topic[i]) {
-			out = append(out, w.topic[i])
+		if t := w.topic[i]; !seen[t] {
+			seen[t] = true
+			out = append(out, t)
 		}
 	}
 	return out
