@@ -17,6 +17,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/connectors/internal/inflight"
+	"github.com/flowrun/flowrun/expression"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/rcrowley/go-metrics"
 )
@@ -45,6 +46,9 @@ func init() {
 		},
 		Check: check,
 		ValidateSink: func(cfg registry.Config) error {
+			if err := sinkTopics(cfg); err != nil {
+				return err
+			}
 			// A version that does not parse is reported when the sink starts.
 			if sc, err := sinkConfig(cfg); err == nil {
 				if _, err := produceVersion(sc.Version); err != nil {
@@ -98,7 +102,12 @@ var sourceFields = append(append([]registry.Field{}, commonFields...),
 )
 
 var sinkFields = append(append([]registry.Field{}, commonFields...),
-	registry.Field{Name: "topic", Type: registry.String, Required: true, Doc: "the topic to write to"},
+	registry.Field{Name: "topic", Type: registry.String,
+		Doc: "the topic to write to, a fixed name (or use topic_expr)"},
+	registry.Field{Name: "topic_expr", Type: registry.Expr, Scope: expression.MessageScope,
+		Doc: `an expression giving each message's topic, e.g. '"orders." + payload.region' (instead of topic); a message whose topic cannot be computed or is not a valid topic name fails on its own`},
+	registry.Field{Name: "partitioner", Type: registry.String, Default: "murmur2", Enum: []string{"murmur2", "fnv1a", "round_robin"},
+		Doc: "which partition a record goes to. murmur2: a keyed record where Kafka's Java client (and Kafka Streams, ksqlDB, librdkafka's murmur2) puts its key; fnv1a: where Sarama's hash partitioner and watermill-kafka put it (flowrun's partitioning before murmur2 became the default); both send the keyless messages of one write to one partition, the next write to the next. round_robin: every record to the next partition, keys ignored"},
 	registry.Field{Name: "acks", Type: registry.String, Default: "all", Enum: []string{"all", "leader", "none"},
 		Doc: "which replicas must have a message before it counts as written (none risks losing messages)"},
 	registry.Field{Name: "compression", Type: registry.String, Default: "none", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"},

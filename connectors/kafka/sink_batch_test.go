@@ -49,15 +49,15 @@ func saramaPartition(t *testing.T, key string, n int32) int32 {
 	return p
 }
 
-func TestHashPartitionMatchesSarama(t *testing.T) {
+func TestFNV1aPartitionMatchesSarama(t *testing.T) {
 	for n := int32(1); n <= 64; n++ {
 		for i := range 500 {
 			key := fmt.Sprintf("user-%d", i*7919)
 			if i%50 == 0 {
 				key = strings.Repeat("k", i) // long keys, and the empty key
 			}
-			if got, want := hashPartition([]byte(key), n), saramaPartition(t, key, n); got != want {
-				t.Fatalf("key %q, %d partitions: hashPartition %d, Sarama %d", key, n, got, want)
+			if got, want := fnv1aPartition([]byte(key), n), saramaPartition(t, key, n); got != want {
+				t.Fatalf("key %q, %d partitions: fnv1aPartition %d, Sarama %d", key, n, got, want)
 			}
 		}
 	}
@@ -96,7 +96,8 @@ func sentChain(t *testing.T, s *sink, writes [][]*message.Message) []error {
 }
 
 // One write spans several partitions led by two brokers: every message
-// lands once, on the partition Sarama's partitioner picks for its key,
+// lands once, on the partition Sarama's partitioner picks for its key
+// (partitioner: fnv1a),
 // and each key's messages are in order, across writes in flight together.
 func TestSinkWritesPartitionsOnTwoBrokers(t *testing.T) {
 	const partitions, keys, perKey, writes = 6, 40, 3, 4
@@ -110,7 +111,7 @@ func TestSinkWritesPartitionsOnTwoBrokers(t *testing.T) {
 	for node := range perNode {
 		perNode[node] = b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Nodes: []int32{int32(node)}, Observe: true, Count: -1})
 	}
-	s := newTestSink(t, b.Addr(), "out", nil)
+	s := newTestSink(t, b.Addr(), "out", map[string]any{"partitioner": "fnv1a"})
 
 	var batches [][]*message.Message
 	for w := range writes {
@@ -223,7 +224,7 @@ func TestSinkPartialFailureNamesTheFailed(t *testing.T) {
 	for i := range 40 {
 		key := fmt.Sprintf("k%d", i)
 		msgs = append(msgs, &message.Message{ID: key, Key: key, Body: []byte(key)})
-		if saramaPartition(t, key, partitions) == bad {
+		if murmur2Partition([]byte(key), partitions) == bad {
 			wantFailed = append(wantFailed, i)
 		} else {
 			good[key] = true
@@ -369,7 +370,8 @@ func TestSinkAcksNone(t *testing.T) {
 	}
 }
 
-// Every compression codec writes batches the broker and another client read.
+// Every compression codec writes batches compressed with it, which the
+// broker and another client read.
 func TestSinkCompression(t *testing.T) {
 	b := startBroker(t, map[string]int32{"out": 1})
 	var want []string
@@ -386,8 +388,13 @@ func TestSinkCompression(t *testing.T) {
 		}
 	}
 	var got []string
+	codecs := map[string]uint8{"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4} // the batch attribute's codec bits
 	for _, r := range consumeAll(t, b.Addr(), "out", len(want)) {
 		got = append(got, string(r.Value))
+		codec, _, _ := strings.Cut(string(r.Value), "-")
+		if c := r.Attrs.CompressionType(); c != codecs[codec] {
+			t.Errorf("a %s record came in a batch compressed with codec %d, want %d", codec, c, codecs[codec])
+		}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("topic holds %d records, not the %d written in order", len(got), len(want))

@@ -64,7 +64,7 @@ func TestSinkContextEndFailsOnlyTheUnanswered(t *testing.T) {
 	s := newTestSink(t, b.Addr(), "out", nil)
 	on := func(p int32) string {
 		for i := 0; ; i++ {
-			if k := fmt.Sprintf("k%d", i); hashPartition([]byte(k), 2) == p {
+			if k := fmt.Sprintf("k%d", i); murmur2Partition([]byte(k), 2) == p {
 				return k
 			}
 		}
