@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -41,7 +42,7 @@ sink:
 dead_letter:
   kafka: {brokers: ["$BROKER"], topic: dlq}
 `)
-	waitFor(t, "every message settled", 20*time.Second, func() bool {
+	poll.Until(t, "every message settled", 20*time.Second, func() bool {
 		acked, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"outcome": "acked"})
 		dl, _ := metric(t, f.reg, "flowrun_messages_total", map[string]string{"outcome": "dead_lettered"})
 		return acked == 29 && dl == 1
