@@ -133,7 +133,9 @@ func tokenProvider(s registry.Config) sarama.AccessTokenProvider {
 
 type staticToken string
 
-func (t staticToken) Token() (*sarama.AccessToken, error) { return &sarama.AccessToken{Token: string(t)}, nil }
+func (t staticToken) Token() (*sarama.AccessToken, error) {
+	return &sarama.AccessToken{Token: string(t)}, nil
+}
 
 type tokenSourceFunc func() (*oauth2.Token, error)
 
