@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -36,6 +37,24 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	sc.Net.DialTimeout = 5 * time.Second
 	if deadline, ok := ctx.Deadline(); ok {
 		sc.Net.DialTimeout = min(sc.Net.DialTimeout, max(time.Until(deadline), time.Millisecond))
+	}
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+	}
+	var probeErrs []error
+	for _, b := range brokers {
+		err := probe(ctx, b, sc)
+		if err == nil {
+			probeErrs = nil
+			break
+		}
+		probeErrs = append(probeErrs, err)
+	}
+	if len(probeErrs) > 0 {
+		return errors.Join(probeErrs...)
 	}
 
 	client, err := sarama.NewClient(brokers, sc)
