@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/connectors/internal/testcert"
 	"github.com/flowrun/flowrun/connectors/kafka/broker"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -122,5 +124,41 @@ dead_letter:
 	sort.Strings(want)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("secure.out holds %d records, want exactly %d:\n got %v\nwant %v", len(got), n, got, want)
+	}
+}
+
+// insecure_skip_verify is allowed with a warning; a missing CA file is
+// an error at its line.
+func TestValidateTLSSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flow.yaml")
+	src := `version: 1
+name: tls
+source: {kafka: {brokers: ["b:9093"], topic: in}}
+sink:
+  kafka: {brokers: ["b:9093"], topic: t, tls: {insecure_skip_verify: true}}
+dead_letter:
+  kafka:
+    brokers: ["b:9093"]
+    topic: dlq
+    tls: {ca_file: /no/such/ca.pem}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, ds := compiler.CompileFile(path)
+	if len(ds) != 1 || ds[0].Pos.Line != 10 || ds[0].Path != "dead_letter.kafka.tls.ca_file" ||
+		!strings.Contains(ds[0].Message, "tls.ca_file: open /no/such/ca.pem: no such file or directory") {
+		t.Fatalf("diagnostics %v", ds)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(src, "tls: {ca_file: /no/such/ca.pem}", "tls: {}")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flow, ds := compiler.CompileFile(path)
+	if flow == nil {
+		t.Fatalf("compile: %v", ds)
+	}
+	if len(flow.Warnings) != 1 || flow.Warnings[0].Path != "sink.kafka.tls.insecure_skip_verify" ||
+		!strings.Contains(flow.Warnings[0].Message, "accepts any certificate") {
+		t.Fatalf("warnings %v", flow.Warnings)
 	}
 }
