@@ -65,6 +65,15 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	if err := client.RefreshMetadata(); err != nil {
 		return fmt.Errorf("kafka brokers %v: reading metadata: %w", brokers, err)
 	}
+	group := ""
+	if env.Role == "source" {
+		if group = cfg.String("group"); group == "" {
+			group = env.Flow
+		}
+	}
+	if err := checkAccess(client, sc, topics, group, env.Role); err != nil {
+		return err
+	}
 	known, err := client.Topics()
 	if err != nil {
 		return fmt.Errorf("kafka brokers %v: listing topics: %w", brokers, err)

@@ -11,6 +11,8 @@ import (
 	"github.com/flowrun/flowrun/connectors/internal/testcert"
 	"github.com/flowrun/flowrun/connectors/kafka/broker"
 	"github.com/flowrun/flowrun/registry"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func startTLSBroker(t *testing.T, certs testcert.Files, users ...broker.User) string {
@@ -109,5 +111,53 @@ func TestSASLProblemFromKafkaErrors(t *testing.T) {
 		if got := saslProblem("b:9093", sc, fmt.Errorf("wrapped: %w", err)).Error(); !strings.HasPrefix(got, want) {
 			t.Errorf("saslProblem(%v) = %q, want it to start %q", err, got, want)
 		}
+	}
+}
+
+// With ACLs, a topic or consumer group the user may not use is an
+// authorization failure, not a missing topic.
+func TestCheckAuthorization(t *testing.T) {
+	certs := testcert.New(t, testcert.Options{})
+	allow := func(rt kmsg.ACLResourceType, name string) kfake.ACL {
+		return kfake.ACL{Resource: rt, Name: name, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationAll, Allow: true}
+	}
+	c, err := broker.Start(broker.Options{Addr: "127.0.0.1:0", TLSCert: certs.Cert, TLSKey: certs.Key},
+		kfake.EnableSASL(), kfake.EnableACLs(), kfake.SeedTopics(1, "allowed", "private"),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pw"),
+		kfake.User("SCRAM-SHA-256", "carol", "carol-pw", allow(kmsg.ACLResourceTypeTopic, "allowed"), allow(kmsg.ACLResourceTypeGroup, "g-ok")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	sec := map[string]any{"tls": registry.Config{"ca_file": certs.CA, "insecure_skip_verify": false},
+		"sasl": registry.Config{"mechanism": "SCRAM-SHA-256", "user": "carol", "password": "carol-pw"}}
+	cases := []struct {
+		name, role, topic, group, want string
+	}{
+		{"sink on an allowed topic", "sink", "allowed", "", ""},
+		{"sink on a private topic", "sink", "private", "",
+			`authorization failure: user "carol" may not use topic "private"`},
+		{"source with an allowed group", "source", "allowed", "g-ok", ""},
+		{"source with a private group", "source", "allowed", "g-no",
+			`authorization failure: user "carol" may not use consumer group "g-no"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg registry.Config
+			if tc.role == "source" {
+				cfg = sourceConfigFor(c.Addr(), tc.topic, tc.group, sec)
+			} else {
+				cfg = config(sinkFields, map[string]any{"brokers": []any{c.Addr()}, "topic": tc.topic, "tls": sec["tls"], "sasl": sec["sasl"]})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := check(ctx, cfg, registry.Env{Flow: "f", Role: tc.role, Logger: testLogger()})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("check: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("check = %v\nwant it to say %q", err, tc.want)
+			}
+		})
 	}
 }
