@@ -33,12 +33,13 @@ func ParseUser(s string) (User, error) {
 	return User{}, fmt.Errorf("--sasl: mechanism %q is not one of %s", parts[0], strings.Join(Mechanisms, ", "))
 }
 
-// redactUser hides the password part of a --sasl value.
+// redactUser hides the password part of a --sasl value (all of a value
+// whose parts are unclear).
 func redactUser(s string) string {
 	if parts := strings.SplitN(s, ":", 3); len(parts) == 3 {
 		return parts[0] + ":" + parts[1] + ":[redacted]"
 	}
-	return s
+	return "[redacted]"
 }
 
 // securityOpts are kfake's options for TLS and SASL.
