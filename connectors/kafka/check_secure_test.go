@@ -161,3 +161,31 @@ func TestCheckAuthorization(t *testing.T) {
 		})
 	}
 }
+
+// A source that cannot connect says why, not only "out of brokers".
+func TestSourceSaysWhyItCannotConnect(t *testing.T) {
+	certs := testcert.New(t, testcert.Options{})
+	other := testcert.New(t, testcert.Options{})
+	addr := startTLSBroker(t, certs, broker.User{Mechanism: "SCRAM-SHA-256", Name: "alice", Password: "pw"})
+	cases := map[string]struct {
+		ca, pw, want string
+	}{
+		"wrong CA":       {other.CA, "pw", "TLS failure: broker " + addr + " has a certificate signed by an authority flowrun does not trust"},
+		"wrong password": {certs.CA, "nope", `authentication failure: broker ` + addr + ` closed the connection while authenticating user "alice"`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := sourceConfigFor(addr, "t", "g", map[string]any{
+				"tls":  registry.Config{"ca_file": tc.ca, "insecure_skip_verify": false},
+				"sasl": registry.Config{"mechanism": "SCRAM-SHA-256", "user": "alice", "password": tc.pw}})
+			s, err := newSource(context.Background(), cfg, registry.Env{Flow: "f", Role: "source", Logger: testLogger(), MaxInFlight: 10})
+			if err == nil {
+				s.Close()
+				t.Fatal("the source started")
+			}
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "nope") {
+				t.Fatalf("newSource: %v\nwant it to say %q", err, tc.want)
+			}
+		})
+	}
+}

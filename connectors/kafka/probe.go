@@ -121,3 +121,23 @@ func closed(err error) bool {
 
 // probeTimeout bounds the probe when the check has no deadline.
 const probeTimeout = 10 * time.Second
+
+// newClient is sarama.NewClient, whose failure only says "out of
+// brokers": the probe then finds which step failed (TLS, SASL...).
+func newClient(brokers []string, sc *sarama.Config) (sarama.Client, error) {
+	client, err := sarama.NewClient(brokers, sc)
+	if err == nil {
+		return client, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	var why []error
+	for _, b := range brokers {
+		perr := probe(ctx, b, sc)
+		if perr == nil {
+			return nil, err // reachable now: the failure passed
+		}
+		why = append(why, perr)
+	}
+	return nil, fmt.Errorf("%w: %w", err, errors.Join(why...))
+}
