@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/redact"
 )
 
 func graph(args []string, io IO) int {
@@ -23,6 +24,9 @@ func graph(args []string, io IO) int {
 		}
 		return ExitFailure
 	}
+	secrets := &redact.Redactor{}
+	secrets.Add(flow.Secrets()...)
+	io = io.redacted(secrets)
 	if *format == "dot" {
 		fmt.Fprint(io.Stdout, flow.Graph.DOT())
 	} else {

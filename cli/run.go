@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/redact"
 	"github.com/flowrun/flowrun/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,6 +42,10 @@ func run(args []string, io IO) int {
 	if err != nil {
 		return fs.exit(err)
 	}
+	// Everything the run prints passes the redactor; it learns the
+	// flow's secrets once the flow is compiled.
+	secrets := &redact.Redactor{}
+	io = io.redacted(secrets)
 	logger, err := newLogger(io, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintln(io.Stderr, "flowrun:", err)
@@ -58,6 +63,7 @@ func run(args []string, io IO) int {
 		}
 		return ExitFailure
 	}
+	secrets.Add(flow.Secrets()...)
 
 	for _, w := range flow.Warnings {
 		logger.Warn(w.String())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/diag"
+	"github.com/flowrun/flowrun/redact"
 	"github.com/flowrun/flowrun/registry"
 )
 
@@ -24,8 +25,13 @@ func validate(args []string, io IO) int {
 	}
 	var all diag.List
 	errs := 0
+	secrets := &redact.Redactor{}
+	io = io.redacted(secrets)
 	for _, file := range files {
 		flow, ds := compiler.CompileFile(file)
+		if flow != nil {
+			secrets.Add(flow.Secrets()...)
+		}
 		if flow != nil && *connect {
 			ds = append(ds, checkConnections(flow)...)
 		}

@@ -124,7 +124,7 @@ func warnings(f *Flow) diag.List {
 				"(holding up its partition), and one that fails for good (a payload that does not decode) is discarded and counted as lost; " +
 				"add a dead_letter to keep failed messages"})
 	}
-	return ws
+	return append(ws, fieldWarnings(f)...)
 }
 
 // connector checks one connector against its spec; codec is its codec

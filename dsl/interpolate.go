@@ -13,7 +13,8 @@ type Lookup func(name string) (string, bool)
 // maxNesting bounds how deep defaults may nest: ${A:-${B:-${C:-x}}} is 3.
 const maxNesting = 8
 
-// Interpolate replaces ${VAR} and ${VAR:-default} in s; a default may
+// Interpolate replaces ${VAR}, ${VAR:-default} and ${file:PATH} in s
+// (see readSecretFile); a default may
 // itself hold references (${A:-${B:-x}}), up to maxNesting deep, and is
 // read only when used. Before a {, $$ writes one $: "$${A}" is the
 // literal "${A}" and "$$${A}" is "$" then A's value; a $ anywhere else
@@ -113,6 +114,16 @@ func (in *interpolation) reference(i, depth int) (string, int, []error) {
 		end = stop
 	}
 	next := end + 1
+	if path, isFile := strings.CutPrefix(name, filePrefix); isFile {
+		v, err := readSecretFile(path)
+		switch {
+		case err == nil:
+			return v, next, nil
+		case hasDef:
+			return def, next, defErrs
+		}
+		return "", next, []error{err}
+	}
 	v, ok := in.env(name)
 	switch {
 	case !validVarName(name):

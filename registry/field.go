@@ -41,6 +41,9 @@ type Field struct {
 	// the named field (timeout: 2s == timeout: {duration: 2s}).
 	Shorthand string
 	Secret    bool // never printed
+	// Warning, for a Bool, is what validate and run warn when it is true
+	// (tls.insecure_skip_verify: allowed, never silently).
+	Warning string
 }
 
 // Entry is one key of a decoded Map, in file order.

@@ -194,7 +194,7 @@ func anyOf(alternatives ...*obj) *obj {
 func describe(s *obj, f registry.Field, hint string) error {
 	parts := []string{f.Doc, hint}
 	if f.Secret {
-		parts = append(parts, "a secret: better given as ${VAR}")
+		parts = append(parts, "a secret: better given as ${VAR} or ${file:PATH}")
 	}
 	s.setIf("description", joinNonEmpty(parts, "; "))
 	if f.Default == nil {

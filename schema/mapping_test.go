@@ -39,7 +39,7 @@ func TestFieldTypesMapToSchemas(t *testing.T) {
 			"verify": {"anyOf": [{"type": "boolean"}, ` + interp + `], "default": true}},
 			"required": ["ca"], "additionalProperties": false}`,
 		"extra":    `{"description": "any YAML value"}`,
-		"password": `{"type": "string", "description": "a secret: better given as ${VAR}"}`,
+		"password": `{"type": "string", "description": "a secret: better given as ${VAR} or ${file:PATH}"}`,
 	}
 	for name, want := range cases {
 		got := pointer(t, doc, "$defs", "source.queue", "properties", name)

@@ -198,7 +198,7 @@ func defaultText(f registry.Field) string {
 
 func meaning(f registry.Field) string {
 	if f.Secret {
-		return joinNonEmpty([]string{f.Doc, "a secret: never printed, better given as `${VAR}`"}, "; ")
+		return joinNonEmpty([]string{f.Doc, "a secret: never printed, better given as `${VAR}` or `${file:PATH}`"}, "; ")
 	}
 	return f.Doc
 }

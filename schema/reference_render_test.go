@@ -42,7 +42,7 @@ func TestReferenceRowsCarryEveryFieldFact(t *testing.T) {
 		"| `tls.ca` | string | required |  |",
 		"| `tls.verify` | boolean | `true` |  |",
 		"| `extra` | any YAML value |  |  |",
-		"| `password` | string |  | a secret: never printed, better given as `${VAR}` |",
+		"| `password` | string |  | a secret: never printed, better given as `${VAR}` or `${file:PATH}` |",
 		"| `note` | string |  | a \\| b, as &lt;name&gt; |",
 		"| `payload` | [expression](#expressions) with `counter` in scope | required |  |",
 		"As a sink or dead letter: no settings (`void: {}`).",

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -38,6 +39,24 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 		sc.Net.DialTimeout = min(sc.Net.DialTimeout, max(time.Until(deadline), time.Millisecond))
 	}
 
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+	}
+	var probeErrs []error
+	for _, b := range brokers {
+		err := probe(ctx, b, sc)
+		if err == nil {
+			probeErrs = nil
+			break
+		}
+		probeErrs = append(probeErrs, err)
+	}
+	if len(probeErrs) > 0 {
+		return errors.Join(probeErrs...)
+	}
+
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
 		return fmt.Errorf("cannot reach Kafka brokers %v: %w; is Kafka running there? (`flowrun broker` starts one for development)", brokers, err)
@@ -45,6 +64,15 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	defer client.Close()
 	if err := client.RefreshMetadata(); err != nil {
 		return fmt.Errorf("kafka brokers %v: reading metadata: %w", brokers, err)
+	}
+	group := ""
+	if env.Role == "source" {
+		if group = cfg.String("group"); group == "" {
+			group = env.Flow
+		}
+	}
+	if err := checkAccess(client, sc, topics, group, env.Role); err != nil {
+		return err
 	}
 	known, err := client.Topics()
 	if err != nil {

@@ -42,7 +42,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("short session: %v", err)
 	}
 	err = check(ctx, sourceConfigFor("127.0.0.1:1", "exists", "g", nil), src)
-	if err == nil || !strings.Contains(err.Error(), "cannot reach Kafka brokers [127.0.0.1:1]") {
+	if err == nil || !strings.Contains(err.Error(), "cannot connect to broker 127.0.0.1:1") {
 		t.Fatalf("unreachable broker: %v", err)
 	}
 }

@@ -6,7 +6,8 @@
 // conventions (headers <-> metadata, the watermill UUID header), so
 // flowrun and watermill programs interoperate.
 //
-// TLS and SASL are not supported yet: the connector talks plaintext.
+// TLS (tls.go) and SASL PLAIN, SCRAM and OAUTHBEARER (sasl.go) apply to
+// every connection: source, sink, dead letter and validate --connect.
 package kafka
 
 import (
@@ -49,6 +50,9 @@ func init() {
 			if err := sinkTopics(cfg); err != nil {
 				return err
 			}
+			if err := checkSecurity(cfg); err != nil {
+				return err
+			}
 			// A version that does not parse is reported when the sink starts.
 			if sc, err := sinkConfig(cfg); err == nil {
 				if _, err := produceVersion(sc.Version); err != nil {
@@ -58,6 +62,9 @@ func init() {
 			return nil
 		},
 		ValidateSource: func(cfg registry.Config) error {
+			if err := checkSecurity(cfg); err != nil {
+				return err
+			}
 			if _, err := sourceTopics(cfg); err != nil {
 				return registry.At(err, "topic")
 			}
@@ -75,6 +82,8 @@ var commonFields = []registry.Field{
 	{Name: "client_id", Type: registry.String, Default: "flowrun", Doc: "client id the brokers see in their logs and quotas"},
 	{Name: "version", Type: registry.String,
 		Doc: "Kafka protocol version to speak, e.g. 3.6.0 (default: Sarama's default, which every Kafka since 2.1 accepts)"},
+	tlsField,
+	saslField,
 }
 
 var sourceFields = append(append([]registry.Field{}, commonFields...),
@@ -151,7 +160,23 @@ func baseConfig(cfg registry.Config) (*sarama.Config, error) {
 		}
 		sc.Version = ver
 	}
+	if err := applyTLS(sc, cfg); err != nil {
+		return nil, err
+	}
+	if err := applySASL(sc, cfg); err != nil {
+		return nil, err
+	}
 	return sc, nil
+}
+
+// checkSecurity reports at validate time what tls and sasl would fail
+// with at start: a missing CA file, a mechanism without its password.
+func checkSecurity(cfg registry.Config) error {
+	sc := sarama.NewConfig()
+	if err := applyTLS(sc, cfg); err != nil {
+		return err
+	}
+	return applySASL(sc, cfg)
 }
 
 // sourceTopics returns topic or topics, exactly one of them.

@@ -77,7 +77,7 @@ func newSource(_ context.Context, cfg registry.Config, env registry.Env) (*sourc
 	if err != nil {
 		return nil, err
 	}
-	client, err := sarama.NewClient(brokers, sc)
+	client, err := newClient(brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: cannot reach brokers %v: %w", brokers, err)
 	}

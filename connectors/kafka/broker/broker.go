@@ -1,8 +1,9 @@
 // Package broker runs a Kafka-protocol broker in the process, for local
 // development and tests (`flowrun broker`). It is franz-go's kfake: one
 // node, topics created on first use, data in memory or in a directory.
-// It is for development only: no replication, no security, no tuning,
-// and no guarantee of Kafka's durability or performance.
+// It is for development only: no replication, no tuning, and no
+// guarantee of Kafka's durability or performance. It can serve TLS and
+// SASL (PLAIN, SCRAM) so secured client settings can be tried locally.
 package broker
 
 import (
@@ -32,6 +33,11 @@ type Options struct {
 	// Logger receives the broker's warnings and errors, and its request
 	// log at debug level (default: discarded).
 	Logger *slog.Logger
+	// TLSCert and TLSKey, when set, are PEM files: the broker then
+	// speaks only TLS.
+	TLSCert, TLSKey string
+	// Users, when any, turn on SASL: clients must authenticate as one.
+	Users []User
 	// Ready, when set, is called with the listening address once clients
 	// can connect.
 	Ready func(addr string)
@@ -84,12 +90,17 @@ func Start(opts Options, extra ...kfake.Opt) (*Cluster, error) {
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
 	}
+	sec, err := securityOpts(opts)
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, sec...)
 	c, err := kfake.NewCluster(append(kopts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("start broker on %s: %w", addr, err)
 	}
 	logger.Debug("kafka broker listening (development only)", "addr", c.ListenAddrs()[0],
-		"partitions", partitions, "data_dir", opts.DataDir)
+		"partitions", partitions, "data_dir", opts.DataDir, "tls", opts.TLSCert != "", "sasl_users", len(opts.Users))
 	return &Cluster{c}, nil
 }
 
