@@ -48,12 +48,3 @@ func validate(path string) (string, error) {
 	err := cmd.Run()
 	return out.String(), err
 }
-
-func writeTemp(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}

@@ -19,7 +19,10 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	if err != nil {
 		return err
 	}
-	topics := []string{cfg.String("topic")}
+	var topics []string // a sink with topic_expr names its topics only per message
+	if t := cfg.String("topic"); t != "" {
+		topics = []string{t}
+	}
 	if env.Role == "source" {
 		if topics, err = sourceTopics(cfg); err != nil {
 			return err
