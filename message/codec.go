@@ -130,7 +130,7 @@ func AppendEnvelope(buf []byte, m *Message) ([]byte, error) {
 		buf = append(buf, `,"payload_encoding":"base64","payload":"`...)
 		buf = base64.StdEncoding.AppendEncode(buf, body)
 		buf = append(buf, '"')
-	case len(body) > 0 && len(bytes.TrimSpace(body)) == len(body) && bytes.IndexAny(body, "\r\n") < 0 && json.Valid(body):
+	case len(body) > 0 && len(bytes.TrimSpace(body)) == len(body) && !bytes.ContainsAny(body, "\r\n") && json.Valid(body):
 		buf = append(buf, `,"payload":`...)
 		buf = append(buf, body...)
 	default:

@@ -135,7 +135,7 @@ func (e encoder) decodedList(b []byte, l []any, sp span) ([]byte, error) {
 // spread over lines is written on one, so a line sink keeps one message
 // a line. A line break can only be spacing: a JSON string holds none.
 func appendSpacing(b, sep []byte) []byte {
-	if bytes.IndexAny(sep, "\r\n") < 0 {
+	if !bytes.ContainsAny(sep, "\r\n") {
 		return append(b, sep...)
 	}
 	inString, escaped := false, false
