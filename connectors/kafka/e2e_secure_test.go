@@ -61,7 +61,7 @@ sink:
 	})
 	var want []string
 	for i := range n {
-		want = append(want, fmt.Sprintf(`k%d|{"double":%d,"n":%d}`, i%4, 2*i, i))
+		want = append(want, fmt.Sprintf(`k%d|{"n":%d,"double":%d}`, i%4, i, 2*i)) // set adds double after the fields as they came
 	}
 	slices.Sort(lines)
 	slices.Sort(want)
