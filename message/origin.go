@@ -25,11 +25,11 @@ type origin struct {
 	indexed int                     // len(conts) when index was built
 
 	// The first chunks, in the origin's own allocation: most events are small.
-	strs0   [8]strSlot
-	nums0   [4]numSlot
-	strList [2][]strSlot
-	numList [2][]numSlot
-	conts0  [2]container
+	strs0   [4]strSlot
+	nums0   [2]numSlot
+	strList [1][]strSlot
+	numList [1][]numSlot
+	conts0  [1]container
 }
 
 // span is a value's bytes in raw: raw[off:end].
@@ -62,7 +62,7 @@ func newOrigin(raw []byte) *origin {
 
 func (o *origin) init(raw []byte) {
 	o.raw = raw
-	o.strs, o.nums = o.strList[:1:2], o.numList[:1:2]
+	o.strs, o.nums = o.strList[:1:1], o.numList[:1:1]
 	o.strs[0], o.nums[0] = o.strs0[:0], o.nums0[:0]
 	o.conts = o.conts0[:0]
 }
