@@ -12,6 +12,7 @@ import (
 	_ "github.com/flowrun/flowrun/connectors/drop"
 	_ "github.com/flowrun/flowrun/connectors/http"
 	"github.com/flowrun/flowrun/dsl"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/flowrun/flowrun/runtime"
 	_ "github.com/flowrun/flowrun/stages"
 )
@@ -46,11 +47,7 @@ func TestFlowAnswersWhatCannotSucceed4xx(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	for deadline := time.Now().Add(20 * time.Second); !p.Ready(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the flow never got ready")
-		}
-	}
+	poll.Until(t, "the flow ready", 20*time.Second, p.Ready)
 	for _, c := range []struct {
 		body string
 		want int
