@@ -3,7 +3,6 @@ package message
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 )
 
@@ -74,43 +73,8 @@ func (f Formatted) MarshalText() ([]byte, error) { return []byte(FormatValue(f.V
 func (f Formatted) MarshalJSON() ([]byte, error) { return appendValue(nil, f.V), nil }
 
 // appendValue writes v as compact JSON as appendJSON does, except that it
-// never fails: a float JSON cannot hold is written as a string ("NaN"),
-// and so is a value JSON cannot encode (as fmt prints it).
+// never fails (see encoder.lenient).
 func appendValue(b []byte, v any) []byte {
-	switch v := v.(type) {
-	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return appendJSONString(b, string(appendFloat(nil, v)))
-		}
-		return appendFloat(b, v)
-	case []any:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendValue(b, e)
-		}
-		return append(b, ']')
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendValue(b, v[k])
-		}
-		return append(b, '}')
-	}
-	if enc, err := appendJSON(nil, v); err == nil {
-		return append(b, enc...)
-	}
-	return appendJSONString(b, fmt.Sprint(v))
+	b, _ = encoder{lenient: true}.value(b, v)
+	return b
 }

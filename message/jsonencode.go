@@ -1,6 +1,7 @@
 package message
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -19,7 +20,12 @@ func appendJSON(b []byte, v any) ([]byte, error) { return encoder{}.value(b, v) 
 // as the bytes it was read as (see origin), and an object decode built
 // keeps its key order and spacing, with changed members written anew,
 // removed ones left out and added ones after the rest, sorted.
-type encoder struct{ o *origin }
+type encoder struct {
+	o *origin
+	// lenient never fails: a float JSON cannot hold, or a value it cannot
+	// encode, is written as a string of its text (for FormatValue).
+	lenient bool
+}
 
 func (e encoder) value(b []byte, val any) ([]byte, error) {
 	switch v := val.(type) { // val, not v, is the boxed value origin knows
@@ -35,6 +41,9 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 	case float64:
 		if raw, ok := e.o.scalarBytes(val); ok {
 			return append(b, raw...), nil
+		}
+		if e.lenient && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			return appendJSONString(b, string(appendFloat(nil, v))), nil
 		}
 		return appendJSONFloat(b, v)
 	case int:
@@ -70,6 +79,9 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 		return append(b, v.origin.raw...), nil
 	}
 	enc, err := json.MarshalWithOption(val, json.DisableHTMLEscape())
+	if err != nil && e.lenient {
+		return appendJSONString(b, fmt.Sprint(val)), nil
+	}
 	if err != nil {
 		return b, err
 	}
