@@ -210,6 +210,24 @@ func (r *reader) halt() {
 	<-r.done
 }
 
+// ackEach acknowledges every message read from now on, until the
+// returned function is called.
+func (r *reader) ackEach(src registry.Source) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case m := <-r.out:
+				src.Ack(m)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
 // take waits for n messages, failing after wait.
 func (r *reader) take(t testing.TB, n int, wait time.Duration) []*message.Message {
 	t.Helper()
