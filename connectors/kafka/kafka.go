@@ -18,6 +18,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/connectors/internal/inflight"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/expression"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/rcrowley/go-metrics"
@@ -123,10 +124,11 @@ var sinkFields = append(append([]registry.Field{}, commonFields...),
 		Doc: "compression of produced batches"},
 	registry.Field{Name: "max_message_bytes", Type: registry.Size, Default: 1000000, Min: registry.F(1),
 		Doc: "largest record batch the sink sends; keep it at most the topic's max.message.bytes. A single larger message fails on its own (to the dead letter)"},
-	registry.Field{Name: "retries", Type: registry.Int, Default: 3, Min: registry.F(0),
-		Doc: "how often a batch refused with a transient broker error (leader moving, replicas short, a timeout) or lost with its connection is sent again before its messages fail; the flow's retry middleware then sends the failed ones again"},
+	resend.Field,
+	registry.Field{Name: "retries", Type: registry.Int, Min: registry.F(0),
+		Doc: "when set, also caps how often one write sends again, within retry_for, the records refused with a transient broker error (leader moving, replicas short, a timeout) or lost with their connection (Sarama's Producer.Retry.Max); unset: as often as retry_for allows"},
 	registry.Field{Name: "retry_backoff", Type: registry.Duration, Default: 250 * time.Millisecond,
-		Doc: "wait before a batch is sent again"},
+		Doc: "first wait before records are sent again; it doubles up to 2s"},
 )
 
 // brokerList flattens the brokers field: entries may hold several

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cenkalti/backoff/v4"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -37,8 +36,7 @@ type sink struct {
 	codec    sarama.CompressionCodec
 	level    int
 	maxBytes int // of one record batch
-	retries  int
-	backoff  time.Duration
+	resend   resend.Policy
 
 	hash    func(key []byte, n int32) int32 // partition of a key; nil: round_robin
 	keyless atomic.Uint32                   // rotates the partition of keyless messages between writes
@@ -87,8 +85,11 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		version: version,
 		codec:   sc.Producer.Compression, level: sc.Producer.CompressionLevel,
 		maxBytes: sc.Producer.MaxMessageBytes,
-		retries:  sc.Producer.Retry.Max, backoff: sc.Producer.Retry.Backoff,
-		hash: keyHash(cfg.String("partitioner")),
+		hash:     keyHash(cfg.String("partitioner")),
+	}
+	s.resend = resend.Policy{
+		For: cfg.Duration("retry_for"), Initial: sc.Producer.Retry.Backoff, Resends: cfg.Int("retries"),
+		Logger: s.logger, What: fmt.Sprintf("kafka sink %q", name),
 	}
 	// Replicas of a flow start on different partitions.
 	s.keyless.Store(rand.Uint32())
@@ -127,47 +128,39 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 		}
 	}
 	arena := newRecordArena(msgs)
-	todo := make([]int, 0, len(msgs))
 	for i, m := range msgs {
-		if w.errs[i] != nil {
+		if w.errs[i] != nil { // its topic could not be computed
+			w.errs[i] = resend.Permanent(w.errs[i])
 			continue
 		}
 		if err := toRecord(&w.recs[i], m, arena); err != nil {
-			w.errs[i] = fmt.Errorf("message %s: %w", m.ID, err)
+			w.errs[i] = resend.Permanent(fmt.Errorf("message %s: %w", m.ID, err))
 			continue
 		}
 		w.size[i] = recordSize(&w.recs[i])
 		if w.size[i] > s.maxBytes {
-			w.errs[i] = sarama.ConfigurationError(fmt.Sprintf(
-				"Attempt to produce message larger than configured Producer.MaxMessageBytes (max_message_bytes): %d > %d", w.size[i], s.maxBytes))
-			continue
+			w.errs[i] = resend.Permanent(sarama.ConfigurationError(fmt.Sprintf(
+				"Attempt to produce message larger than configured Producer.MaxMessageBytes (max_message_bytes): %d > %d", w.size[i], s.maxBytes)))
 		}
-		todo = append(todo, i)
 	}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		retry, refresh, err := w.round(ctx, todo)
-		if err != nil {
-			break // ctx ended: what had no answer failed with it, the rest stands
-		}
-		if len(retry) == 0 || attempt >= s.retries {
-			break
-		}
-		s.logger.Debug("kafka sink: retrying", "messages", len(retry), "attempt", attempt+1, "error", w.errs[retry[0]])
-		if err := sleep(ctx, s.backoff); err != nil {
-			for _, i := range retry {
-				w.errs[i] = fmt.Errorf("retrying: %w (after %w)", err, w.errs[i])
-			}
-			break
-		}
+	refresh := false
+	send := func(ctx context.Context, todo []int) {
 		if refresh {
-			if err := s.client.RefreshMetadata(w.topicsOf(retry)...); err != nil {
+			if err := s.client.RefreshMetadata(w.topicsOf(todo)...); err != nil {
 				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
 			}
 		}
-		slices.Sort(retry) // back in write order: answers came broker by broker
-		todo = retry
+		var err error
+		if _, refresh, err = w.round(ctx, todo); err != nil {
+			return // ctx ended: what had no answer failed with it, the rest stands
+		}
+		for _, i := range todo {
+			if w.errs[i] != nil && !w.again[i] {
+				w.errs[i] = resend.Permanent(w.errs[i])
+			}
+		}
 	}
-	return w.result()
+	return s.resend.Send(ctx, w.errs, send)
 }
 
 // topicsOf is the distinct topics of records idx.
@@ -183,17 +176,6 @@ func (w *write) topicsOf(idx []int) []string {
 	return out
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // write is the state of one Write call, indexed like its messages.
 type write struct {
 	s     *sink
@@ -204,37 +186,6 @@ type write struct {
 	part  []int32  // chosen partition; -1 until assigned
 	errs  []error  // nil: written (or not tried yet)
 	again []bool   // errs[i] may go away if the record is sent again
-}
-
-// result is nil when every message was written, a *registry.WriteError
-// naming the failed ones when some were, and an error wrapping the first
-// failure when none was. When no failure can go away by sending again
-// (a message too large, a reserved header, an error Kafka does not retry),
-// the error is backoff.Permanent: the retry middleware leaves it alone.
-func (w *write) result() error {
-	var failed []int
-	var first error
-	permanent := true
-	for i, err := range w.errs {
-		if err != nil {
-			failed = append(failed, i)
-			permanent = permanent && !w.again[i]
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	if len(failed) == 0 {
-		return nil
-	}
-	err := fmt.Errorf("kafka sink %q: %d of %d messages not written: %w", w.s.name, len(failed), len(w.errs), first)
-	if permanent {
-		err = backoff.Permanent(err)
-	}
-	if len(failed) == len(w.errs) {
-		return err
-	}
-	return &registry.WriteError{Failed: failed, Err: err}
 }
 
 // Close waits for the writes in progress, then closes the client.

@@ -176,6 +176,23 @@ func TestSinkRetriesTransientErrors(t *testing.T) {
 	}
 }
 
+// retry_for: 0 sends a write once: a transient refusal goes straight
+// back to the flow (its retry middleware or dead letter), unmarked as
+// permanent so it may be tried again.
+func TestSinkRetryForZeroSendsOnce(t *testing.T) {
+	b := startBroker(t, map[string]int32{"out": 1})
+	s := newTestSink(t, b.Addr(), "out", map[string]any{"retry_for": time.Duration(0)})
+	fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: -1})
+	err := s.Write(context.Background(), []*message.Message{{ID: "1", Body: []byte("one")}})
+	var permanent *backoff.PermanentError
+	if !errors.Is(err, sarama.ErrNotEnoughReplicas) || errors.As(err, &permanent) {
+		t.Fatalf("Write = %v, want NOT_ENOUGH_REPLICAS, worth retrying", err)
+	}
+	if hits := fault.Hits(); hits != 1 {
+		t.Fatalf("broker saw %d produce requests, want 1", hits)
+	}
+}
+
 // Write gives up when its context ends, and Close does not hang on it.
 func TestSinkWriteHonoursContext(t *testing.T) {
 	b := startBroker(t, map[string]int32{"out": 1})

@@ -32,6 +32,9 @@ type Policy struct {
 	For     time.Duration // retry_for: 0 sends once
 	Initial time.Duration // first wait (default 100ms)
 	Max     time.Duration // longest wait (default 2s)
+	// Resends, when > 0, also caps how often a write sends again
+	// within For (kafka's retries).
+	Resends int
 	Logger  *slog.Logger  // warns about each resend; nil: silent
 	What    string        // names the sink in errors and logs, e.g. `redis sink "orders"`
 }
@@ -105,6 +108,9 @@ func (p Policy) backOff() backoff.BackOff {
 		b.MaxInterval = p.Max
 	}
 	b.Reset()
+	if p.Resends > 0 {
+		return backoff.WithMaxRetries(b, uint64(p.Resends))
+	}
 	return b
 }
 

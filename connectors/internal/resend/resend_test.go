@@ -91,3 +91,17 @@ func maps(a, b map[int]int) bool {
 	}
 	return true
 }
+
+// Resends caps how often a write sends again, however long retry_for is.
+func TestSendStopsAfterResends(t *testing.T) {
+	p := Policy{For: time.Hour, Initial: time.Millisecond, Max: time.Millisecond, Resends: 2, What: "test sink"}
+	errs := make([]error, 1)
+	calls := 0
+	err := p.Send(context.Background(), errs, func(_ context.Context, todo []int) {
+		calls++
+		errs[0] = errDown
+	})
+	if calls != 3 || !errors.Is(err, errDown) || IsPermanent(err) {
+		t.Fatalf("Send = %v after %d sends, want a transient failure after the first send and 2 resends", err, calls)
+	}
+}
