@@ -22,8 +22,8 @@ const (
 var saslField = registry.Field{Name: "sasl", Type: registry.Object,
 	Doc: "authenticate with SASL (usually together with tls: PLAIN sends the password as is)",
 	Fields: []registry.Field{
-		{Name: "mechanism", Type: registry.String, Required: true, Enum: []string{mechPlain, mechScram256, mechScram512, mechOAuthBearer},
-			Doc: "PLAIN and SCRAM-SHA-256/512 take user and password; OAUTHBEARER takes token, or token_url, client_id and client_secret"},
+		{Name: "mechanism", Type: registry.String, Required: true, Enum: []string{mechPlain, mechScram256, mechScram512, mechOAuthBearer, mechMSKIAM},
+			Doc: "PLAIN and SCRAM-SHA-256/512 take user and password; OAUTHBEARER takes token, or token_url, client_id and client_secret; AWS_MSK_IAM takes region (and role_arn or profile) and signs with the AWS credentials of the environment"},
 		{Name: "user", Type: registry.String, Doc: "user name (PLAIN, SCRAM)"},
 		{Name: "password", Type: registry.String, Secret: true, Doc: `password (PLAIN, SCRAM), e.g. "${file:/run/secrets/kafka-password}"`},
 		{Name: "token", Type: registry.String, Secret: true, Doc: "a fixed OAuth bearer token (OAUTHBEARER)"},
@@ -32,6 +32,9 @@ var saslField = registry.Field{Name: "sasl", Type: registry.Object,
 		{Name: "client_id", Type: registry.String, Doc: "OAuth client id (with token_url)"},
 		{Name: "client_secret", Type: registry.String, Secret: true, Doc: "OAuth client secret (with token_url)"},
 		{Name: "scopes", Type: registry.List, Elem: &registry.Field{Type: registry.String}, Doc: "OAuth scopes to ask for (with token_url)"},
+		{Name: "region", Type: registry.String, Doc: "the MSK cluster's AWS region, e.g. eu-west-1 (AWS_MSK_IAM)"},
+		{Name: "role_arn", Type: registry.String, Doc: "an IAM role to assume for the cluster (AWS_MSK_IAM); unset: the default AWS credential chain (environment, shared files, EKS web identity, ECS/EC2 role)"},
+		{Name: "profile", Type: registry.String, Doc: "a named profile of the AWS shared config files (AWS_MSK_IAM)"},
 	},
 }
 
@@ -69,6 +72,9 @@ func applySASL(sc *sarama.Config, cfg registry.Config) error {
 	case mechOAuthBearer:
 		sc.Net.SASL.Mechanism = sarama.SASLTypeOAuth
 		sc.Net.SASL.TokenProvider = tokenProvider(s)
+	case mechMSKIAM:
+		sc.Net.SASL.Mechanism = sarama.SASLTypeOAuth
+		sc.Net.SASL.TokenProvider = mskTokens(mskSigner(s), s.String("region"))
 	}
 	return nil
 }
@@ -98,9 +104,17 @@ func saslFieldsFit(s registry.Config, mech string) error {
 		if err := need("password", `password, e.g. "${file:/run/secrets/kafka-password}"`); err != nil {
 			return err
 		}
-		return refuse("token", "token_url", "client_id", "client_secret", "scopes")
+		return refuse("token", "token_url", "client_id", "client_secret", "scopes", "region", "role_arn", "profile")
+	case mechMSKIAM:
+		if err := need("region", "region, the cluster's AWS region"); err != nil {
+			return err
+		}
+		if given("role_arn") && given("profile") {
+			return registry.At(fmt.Errorf("sasl mechanism AWS_MSK_IAM takes role_arn or profile, not both"), "sasl", "profile")
+		}
+		return refuse("user", "password", "token", "token_url", "client_id", "client_secret", "scopes")
 	case mechOAuthBearer:
-		if err := refuse("user", "password"); err != nil {
+		if err := refuse("user", "password", "region", "role_arn", "profile"); err != nil {
 			return err
 		}
 		if given("token") {
