@@ -35,8 +35,8 @@ type Policy struct {
 	// Resends, when > 0, also caps how often a write sends again
 	// within For (kafka's retries).
 	Resends int
-	Logger  *slog.Logger  // warns about each resend; nil: silent
-	What    string        // names the sink in errors and logs, e.g. `redis sink "orders"`
+	Logger  *slog.Logger // warns about each resend; nil: silent
+	What    string       // names the sink in errors and logs, e.g. `redis sink "orders"`
 }
 
 // Of reads retry_for from a sink's config.
