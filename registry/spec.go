@@ -195,8 +195,12 @@ type Writer func(ctx context.Context, msgs []*message.Message) error
 // Middleware wraps the handler chain of each message and/or each sink
 // write, and may observe acknowledgements. First listed = outermost.
 type Middleware struct {
-	Name      string
-	Wrap      func(next Handler) Handler
+	Name string
+	// Wrap is called once per processor goroutine, each composing its
+	// own chain: state that spans messages (a rate limiter, seen keys)
+	// lives in the Middleware itself, which every chain shares.
+	Wrap func(next Handler) Handler
+	// WrapWrite is called once per sink (and dead letter).
 	WrapWrite func(next Writer) Writer
 	// OnSettle runs once per source message when it is settled: acked
 	// (t.Failure() nil), or failed (dead-lettered, discarded or nacked).
