@@ -23,7 +23,9 @@ import (
 
 func init() {
 	registry.RegisterStage(&registry.StageSpec{Name: "cli_test_panic", Value: registry.Field{Type: registry.String},
-		Build: func(_ *registry.Build, v any) (any, error) { return panicOn(v.(string)), nil }})
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
+			return registry.Built{Step: panicOn(v.(string))}, nil
+		}})
 }
 
 // panicOn panics on the message whose body equals it.

@@ -109,6 +109,7 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 	if len(c.ds) > 0 || out.Source == nil || len(out.Sinks) == 0 {
 		return nil, c.ds
 	}
+	assignNodeIDs(out)
 	out.Graph = buildGraph(out)
 	out.Warnings = warnings(out)
 	return out, nil
@@ -206,74 +207,6 @@ func (c *compiler) middleware(f *dsl.Flow, m *dsl.Item) *registry.Middleware {
 	}
 	mw.Name = m.Kind
 	return mw
-}
-
-// reservedNodeIDs are graph node IDs a batch stage (whose node ID is its
-// name) must not take, or two nodes and their edge metrics would merge.
-var reservedNodeIDs = []string{"source", "processors", "sink", "dead_letter"}
-
-// stages builds every stage and checks their order: at most one route
-// and one batch, the batch last, a route whenever there are named sinks.
-// The order is checked by kind, so it is reported even for a stage whose
-// value has problems.
-func (c *compiler) stages(f *dsl.Flow, out *Flow) {
-	var route, batch *dsl.Stage
-	for i, s := range f.Stages {
-		switch s.Kind {
-		case "route":
-			if route != nil {
-				c.errorf(s.At, "only one route stage per flow (the first is at line %d)", route.At.Pos.Line)
-			}
-			route = s
-			if f.Sinks == nil {
-				c.errorf(s.At, "route sends messages to named sinks: declare them under `sinks:` instead of `sink:`")
-				continue // its sink names cannot resolve: building it would only repeat that
-			}
-		case "batch":
-			if batch != nil {
-				c.errorf(s.At, "only one batch stage per flow (the first is at line %d)", batch.At.Pos.Line)
-			} else if i != len(f.Stages)-1 {
-				c.errorf(s.At, "batch must be the last stage: it hands whole batches to the sink")
-			}
-			batch = s
-			if slices.Contains(reservedNodeIDs, s.Name) {
-				c.errorf(s.At, "a batch stage cannot be named %q: the graph has a %s node; choose another name", s.Name, s.Name)
-			}
-		}
-		spec, ok := registry.LookupStage(s.Kind)
-		if !ok {
-			names := registry.Names(registry.Stages())
-			c.ds.Add(diag.Diagnostic{Pos: s.At.Pos, Path: s.Value.Path,
-				Message: fmt.Sprintf("unknown stage kind %q%s (available: %v)", s.Kind, diag.DidYouMean(s.Kind, names), names)})
-			continue
-		}
-		v, ok := c.decode(s.Value, spec.Value)
-		if !ok {
-			continue
-		}
-		built, err := spec.Build(&registry.Build{Flow: f.Name, Stage: s.Name, Sinks: c.sinks}, v)
-		if err != nil {
-			c.buildError(s.Value, err)
-			continue
-		}
-		if spec.ReadsPayload {
-			out.NeedsPayload, c.wholePayload = true, true
-		}
-		switch b := built.(type) {
-		case *registry.BatchPlan:
-			if b.Reduce != nil { // batch is the payloads
-				out.NeedsPayload, c.wholePayload = true, true
-			}
-			out.Batch = &Batch{Name: s.Name, NodeID: s.Name, Plan: b}
-		case registry.Step:
-			out.Steps = append(out.Steps, &Step{Name: s.Name, Kind: s.Kind, Step: b})
-		default:
-			c.errorf(s.At, "stage kind %q built %T, which the runtime cannot run", s.Kind, built)
-		}
-	}
-	if len(f.Sinks) > 1 && route == nil {
-		c.errorf(f.Root.Get("sinks"), "with several sinks, add a route stage to choose one per message")
-	}
 }
 
 // buildError places a spec Build error, using its PathError path when

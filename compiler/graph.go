@@ -24,17 +24,17 @@ type Node struct {
 // Edge connects two nodes.
 type Edge struct{ From, To string }
 
+// buildGraph draws a compiled flow whose node ids are assigned.
 func buildGraph(f *Flow) *Graph {
 	g := &Graph{}
-	g.Nodes = append(g.Nodes, &Node{ID: "source", Kind: "source", Label: f.Source.Kind})
-	f.Source.NodeID = "source"
-	proc := &Node{ID: "processors", Kind: "processors", Label: fmt.Sprintf("%d processors, max_demand %d", f.Concurrency, f.MaxDemand)}
+	g.Nodes = append(g.Nodes, &Node{ID: f.Source.NodeID, Kind: "source", Label: f.Source.Kind})
+	proc := &Node{ID: ProcessorsNodeID, Kind: "processors", Label: fmt.Sprintf("%d processors, max_demand %d", f.Concurrency, f.MaxDemand)}
 	for _, s := range f.Steps {
 		proc.Stages = append(proc.Stages, s.Name+" ("+s.Kind+")")
 	}
 	g.Nodes = append(g.Nodes, proc)
-	g.Edges = append(g.Edges, Edge{"source", "processors"})
-	last := "processors"
+	g.Edges = append(g.Edges, Edge{f.Source.NodeID, proc.ID})
+	last := proc.ID
 	if f.Batch != nil {
 		label := fmt.Sprintf("batch size %d, timeout %s", f.Batch.Plan.Size, f.Batch.Plan.Timeout)
 		if f.Batch.Plan.Key != nil {
@@ -44,21 +44,16 @@ func buildGraph(f *Flow) *Graph {
 			label += ", reduce"
 		}
 		g.Nodes = append(g.Nodes, &Node{ID: f.Batch.NodeID, Kind: "batch", Label: label})
-		g.Edges = append(g.Edges, Edge{"processors", f.Batch.NodeID})
+		g.Edges = append(g.Edges, Edge{proc.ID, f.Batch.NodeID})
 		last = f.Batch.NodeID
 	}
 	for _, s := range f.Sinks {
-		s.NodeID = "sink"
-		if s.Role != "sink" {
-			s.NodeID = "sink:" + s.Role
-		}
 		g.Nodes = append(g.Nodes, &Node{ID: s.NodeID, Kind: "sink", Label: s.Kind})
 		g.Edges = append(g.Edges, Edge{last, s.NodeID})
 	}
 	if f.DeadLetter != nil {
-		f.DeadLetter.NodeID = "dead_letter"
-		g.Nodes = append(g.Nodes, &Node{ID: "dead_letter", Kind: "dead_letter", Label: f.DeadLetter.Kind})
-		g.Edges = append(g.Edges, Edge{"processors", "dead_letter"})
+		g.Nodes = append(g.Nodes, &Node{ID: f.DeadLetter.NodeID, Kind: "dead_letter", Label: f.DeadLetter.Kind})
+		g.Edges = append(g.Edges, Edge{proc.ID, f.DeadLetter.NodeID})
 	}
 	return g
 }
@@ -76,7 +71,7 @@ func (g *Graph) Mermaid() string {
 	}
 	for _, e := range g.Edges {
 		arrow := "-->"
-		if e.To == "dead_letter" {
+		if e.To == DeadLetterNodeID {
 			arrow = "-.->"
 		}
 		fmt.Fprintf(&b, "  %s %s %s\n", mermaidID(e.From), arrow, mermaidID(e.To))
@@ -97,7 +92,7 @@ func (g *Graph) DOT() string {
 	}
 	for _, e := range g.Edges {
 		style := ""
-		if e.To == "dead_letter" {
+		if e.To == DeadLetterNodeID {
 			style = " [style=dashed]"
 		}
 		fmt.Fprintf(&b, "  %q -> %q%s;\n", e.From, e.To, style)

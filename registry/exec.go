@@ -20,7 +20,6 @@ type Exec struct {
 	Flow     string
 	Attempts int    // set by retry: attempts made on the current message
 	Stage    string // the stage running now, for error_stage
-	Runtime  any    // the runtime's own per-goroutine state; stages leave it alone
 	// Flush, when set, sends on what this goroutine has handled so far.
 	// A middleware about to wait for another message's outcome calls it
 	// first: that message may be among them (dedupe).

@@ -21,10 +21,37 @@ type StageSpec struct {
 	// payload itself (set), not only through expressions: the runtime
 	// then decodes every message once up front instead of validating it.
 	ReadsPayload bool
-	// Build turns the decoded value into a Step, a *BatchPlan or a
-	// *RoutePlan. Errors about a part of the value can be wrapped with
-	// At so the diagnostic points there.
-	Build func(b *Build, value any) (any, error)
+
+	// Where a stage of this kind may stand in a flow. The compiler
+	// enforces these alike for every kind, before building, so a
+	// misplaced stage is reported even when its value has problems.
+
+	// Terminal, when set, makes the kind the flow's last stage; it says
+	// why, for the diagnostic ("it hands whole batches to the sink").
+	Terminal string
+	// Unique allows at most one stage of the kind per flow.
+	Unique bool
+	// Routes is true for a kind that picks each message's sink by name
+	// (it sets Message.Route): the flow must name its sinks under
+	// sinks:, and a flow with several sinks needs a stage of such a kind.
+	Routes bool
+
+	// Build turns the decoded value into what runs: a Step or a node of
+	// its own (see Built). Errors about a part of the value can be
+	// wrapped with At so the diagnostic points there.
+	Build func(b *Build, value any) (Built, error)
+}
+
+// Built is what a stage kind builds: exactly one field is set.
+type Built struct {
+	// Step runs per message, in the processors, in the flow's order.
+	Step Step
+	// Batch makes the stage a node of its own between the processors and
+	// the sinks, named by the stage: the runtime's batchers group
+	// messages by the plan. Only a kind that is Terminal and Unique may
+	// build one (the compiler checks), since the graph has one such node,
+	// after every step.
+	Batch *BatchPlan
 }
 
 // MiddlewareSpec is one middleware kind.
@@ -159,13 +186,6 @@ type BatchPlan struct {
 	MaxBuffered int
 }
 
-// RoutePlan is what the route stage builds: the first matching When wins.
-type RoutePlan struct {
-	When    []*expression.Program
-	To      []int // sink index per When
-	Default int   // sink index, -1 when none (the message is then dropped)
-}
-
 // Handler runs the per-message stages on one message.
 type Handler func(x *Exec, m *message.Message, out []*message.Message) ([]*message.Message, error)
 
@@ -175,11 +195,19 @@ type Writer func(ctx context.Context, msgs []*message.Message) error
 // Middleware wraps the handler chain of each message and/or each sink
 // write, and may observe acknowledgements. First listed = outermost.
 type Middleware struct {
-	Name      string
-	Wrap      func(next Handler) Handler
+	Name string
+	// Wrap is called once per processor goroutine, each composing its
+	// own chain: state that spans messages (a rate limiter, seen keys)
+	// lives in the Middleware itself, which every chain shares.
+	Wrap func(next Handler) Handler
+	// WrapWrite is called once per sink (and dead letter).
 	WrapWrite func(next Writer) Writer
 	// OnSettle runs once per source message when it is settled: acked
 	// (t.Failure() nil), or failed (dead-lettered, discarded or nacked).
+	// It is also the end of a middleware's per-message state: Wrap keeps
+	// what it needs about a message keyed by m.Tracker in the middleware
+	// itself (never on the tracker, which serves every middleware) and
+	// drops it here; dedupe keeps its claimed keys so.
 	OnSettle func(t *message.Tracker)
 }
 

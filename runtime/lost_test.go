@@ -48,7 +48,7 @@ sink: {tsink: {name: pf-out-`+kind+`}}
 
 func init() {
 	registry.RegisterStage(&registry.StageSpec{Name: "tslow", Value: registry.Field{Type: registry.String},
-		Build: func(*registry.Build, any) (any, error) { return slowStep{}, nil }})
+		Build: func(*registry.Build, any) (registry.Built, error) { return registry.Built{Step: slowStep{}}, nil }})
 }
 
 // slowStep fails every message as an evaluation over its time budget does.

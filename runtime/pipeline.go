@@ -76,7 +76,6 @@ type Pipeline struct {
 	dlqEdge *edge           // set when the flow has a dead letter
 	work    context.Context // cancelled only when the drain times out
 
-	handler    registry.Handler
 	stageStats []stageMetrics // of the per-message stages, in order
 	onSettle   []func(*message.Tracker)
 	settleFn   func(*message.Tracker)

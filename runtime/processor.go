@@ -23,7 +23,7 @@ func (t *topology) runProcessors(p *Pipeline) {
 			x:      registry.NewExec(t.work, p.flow.Name, p.flow.Source.Codec, p.log),
 			clock:  newStageClock(len(p.stageStats)),
 			toSink: make([][]*message.Message, len(t.sinkEdges))}
-		pr.x.Runtime = pr.clock
+		pr.handler = p.handlerChain(pr.clock)
 		pr.x.Flush = pr.forward
 		wg.Add(1)
 		go func() {
@@ -47,6 +47,7 @@ type processor struct {
 	t       *topology
 	in      *edge
 	x       *registry.Exec
+	handler registry.Handler // the middleware and stages, timed on clock
 	clock   *stageClock
 	scratch []*message.Message
 	toSink  [][]*message.Message
@@ -57,14 +58,14 @@ func (pr *processor) run() {
 	for c := range pr.in.ch {
 		pr.in.received(c)
 		start := time.Now()
-		pr.p.emit(Event{Kind: EventStageStart, Node: "processors", Count: len(c.msgs)})
+		pr.p.emit(Event{Kind: EventStageStart, Node: compiler.ProcessorsNodeID, Count: len(c.msgs)})
 		for _, m := range c.msgs {
 			pr.handle(m)
 		}
 		pr.forward()
 		pr.clock.flush(pr.p.stageStats)
 		pr.t.demand.release(len(c.msgs))
-		pr.p.emit(Event{Kind: EventStageStop, Node: "processors", Count: len(c.msgs), Duration: time.Since(start)})
+		pr.p.emit(Event{Kind: EventStageStop, Node: compiler.ProcessorsNodeID, Count: len(c.msgs), Duration: time.Since(start)})
 	}
 }
 
@@ -82,7 +83,7 @@ func (pr *processor) handle(m *message.Message) {
 		return
 	}
 	x.Attempts, x.Stage = 1, ""
-	outs, err := p.handler(x, m, pr.scratch[:0])
+	outs, err := pr.handler(x, m, pr.scratch[:0])
 	defer func() { // reuse the array, but do not keep its messages alive
 		clear(outs)
 		pr.scratch = outs[:0]
@@ -139,7 +140,8 @@ func (pr *processor) forward() {
 // is not counted yet after each chunk).
 const timingSample = 8
 
-// stageClock is a processor's stage timing state (registry.Exec.Runtime).
+// stageClock is a processor's stage timing state; its handler chain
+// holds it, so no other goroutine and no stage sees it.
 type stageClock struct {
 	untimed []uint64  // per stage: messages that reached it since it was last observed
 	last    []float64 // per stage: its last timed seconds per message
@@ -162,11 +164,10 @@ func (c *stageClock) flush(stats []stageMetrics) {
 
 // chainHandler runs the per-message stages in order. The working set
 // lives at the tail of out, so a 1:1 stage costs no allocation.
-func chainHandler(steps []*compiler.Step, stats []stageMetrics) registry.Handler {
+func chainHandler(steps []*compiler.Step, stats []stageMetrics, clock *stageClock) registry.Handler {
 	return func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 		start := len(out)
 		cur := append(out, m)
-		clock := x.Runtime.(*stageClock) // only processors run the chain
 		for i, st := range steps {
 			x.Stage = st.Name
 			n := len(cur)

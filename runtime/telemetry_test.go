@@ -17,7 +17,9 @@ import (
 
 func init() {
 	registry.RegisterStage(&registry.StageSpec{Name: "tpanic", Value: registry.Field{Type: registry.String},
-		Build: func(_ *registry.Build, v any) (any, error) { return panicStep(v.(string)), nil }})
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
+			return registry.Built{Step: panicStep(v.(string))}, nil
+		}})
 }
 
 // panicStep panics on the message whose body equals it.

@@ -57,19 +57,19 @@ func (p *Pipeline) build(work context.Context) *topology {
 		p.dlqEdge = e
 		t.dlqWriter = &dlqWriter{p: p, node: p.dlq, in: e, write: p.writeChain(p.dlq.sink.Write), work: work}
 	}
-	p.handler = p.handlerChain()
+	p.stageStats = make([]stageMetrics, len(f.Steps))
+	for i, s := range f.Steps {
+		p.stageStats[i] = p.metrics.stage(f.Name, s.Name)
+	}
 	return t
 }
 
 // handlerChain composes the middleware around the stages (first listed
-// outermost, panic recovery innermost).
-func (p *Pipeline) handlerChain() registry.Handler {
-	steps := p.flow.Steps
-	p.stageStats = make([]stageMetrics, len(steps))
-	for i, s := range steps {
-		p.stageStats[i] = p.metrics.stage(p.flow.Name, s.Name)
-	}
-	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(steps, p.stageStats), nil)
+// outermost, panic recovery innermost) for one processor, whose stage
+// timings clock keeps. State that spans messages lives in each built
+// Middleware, so every processor's chain shares it.
+func (p *Pipeline) handlerChain(clock *stageClock) registry.Handler {
+	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(p.flow.Steps, p.stageStats, clock), nil)
 	return h
 }
 

@@ -21,10 +21,13 @@ func init() {
 			{Name: "max_buffered", Type: registry.Int, Default: 10000, Min: registry.F(1),
 				Doc: "most messages held across all open batches (many keys); when reached, the oldest batch is flushed early, so memory stays bounded"},
 		}},
-		Build: func(_ *registry.Build, v any) (any, error) {
+		// The runtime's batchers are one node after every step.
+		Terminal: "it hands whole batches to the sink",
+		Unique:   true,
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
 			c := v.(registry.Config)
-			return &registry.BatchPlan{Size: c.Int("size"), Timeout: c.Duration("timeout"), Key: c.Expr("key"), Reduce: c.Expr("reduce"),
-				MaxBuffered: max(c.Int("max_buffered"), c.Int("size"))}, nil
+			return registry.Built{Batch: &registry.BatchPlan{Size: c.Int("size"), Timeout: c.Duration("timeout"), Key: c.Expr("key"),
+				Reduce: c.Expr("reduce"), MaxBuffered: max(c.Int("max_buffered"), c.Int("size"))}}, nil
 		},
 	})
 }

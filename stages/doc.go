@@ -1,8 +1,10 @@
 // Package stages holds flowrun's stage kinds, one file per kind. Each
 // file registers a registry.StageSpec in init: its value's shape (which
-// drives validation and the JSON Schema) and a Build that returns a
-// registry.Step (run per message by the processors), a
-// *registry.BatchPlan or a route step. To add a kind, copy filter.go.
+// drives validation and the JSON Schema), where it may stand (Terminal,
+// Unique, Routes: the compiler enforces them for every kind alike) and a
+// Build that returns a registry.Built: a Step run per message by the
+// processors (filter, route) or a batch node (batch). To add a kind,
+// copy filter.go; nothing outside this folder names a kind.
 package stages
 
 import (

@@ -12,8 +12,8 @@ func init() {
 		Summary: "Keeps the message when the boolean expression is true; a dropped message is acked and counted as filtered.",
 		Example: `filter: payload.amount > 500 && payload.currency == "EUR"`,
 		Value:   exprField("true keeps the message, false drops it; any other value fails the message"),
-		Build: func(_ *registry.Build, v any) (any, error) {
-			return &filter{cond: v.(*expression.Program)}, nil
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
+			return registry.Built{Step: &filter{cond: v.(*expression.Program)}}, nil
 		},
 	})
 }

@@ -46,11 +46,10 @@ func step(t *testing.T, kind string, value any, sinks ...string) registry.Step {
 	if err != nil {
 		t.Fatalf("build %s: %v", kind, err)
 	}
-	s, ok := built.(registry.Step)
-	if !ok {
-		t.Fatalf("%s built %T, not a Step", kind, built)
+	if built.Step == nil || built.Batch != nil {
+		t.Fatalf("%s built %+v, not a Step", kind, built)
 	}
-	return s
+	return built.Step
 }
 
 // newExec returns an Exec decoding JSON whose logs (debug and up) go to logs.

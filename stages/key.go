@@ -12,8 +12,8 @@ func init() {
 		Summary: "Sets the message key (the Kafka key; brokers partition by it).",
 		Example: `key: payload.user`,
 		Value:   exprField("its value, formatted as a string, becomes the key"),
-		Build: func(_ *registry.Build, v any) (any, error) {
-			return &keyStep{expr: v.(*expression.Program)}, nil
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
+			return registry.Built{Step: &keyStep{expr: v.(*expression.Program)}}, nil
 		},
 	})
 }

@@ -18,13 +18,13 @@ func init() {
 			{Name: "message", Type: registry.Expr, Scope: expression.MessageScope, Required: true, Doc: "the value to log"},
 			{Name: "level", Type: registry.String, Default: "info", Enum: []string{"debug", "info", "warn", "error"}, Doc: "log level"},
 		}},
-		Build: func(b *registry.Build, v any) (any, error) {
+		Build: func(b *registry.Build, v any) (registry.Built, error) {
 			c := v.(registry.Config)
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(c.String("level"))); err != nil {
-				return nil, registry.At(err, "level")
+				return registry.Built{}, registry.At(err, "level")
 			}
-			return &logStep{stage: b.Stage, expr: c.Expr("message"), level: lvl}, nil
+			return registry.Built{Step: &logStep{stage: b.Stage, expr: c.Expr("message"), level: lvl}}, nil
 		},
 	})
 }

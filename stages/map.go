@@ -12,8 +12,8 @@ func init() {
 		Summary: "Replaces the payload with the expression's result.",
 		Example: `map: '{"id": payload.id, "cents": int(round(payload.amount * 100))}'`,
 		Value:   exprField("its result becomes the new payload"),
-		Build: func(_ *registry.Build, v any) (any, error) {
-			return &mapStep{expr: v.(*expression.Program)}, nil
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
+			return registry.Built{Step: &mapStep{expr: v.(*expression.Program)}}, nil
 		},
 	})
 }

@@ -12,13 +12,13 @@ func init() {
 		Summary: "Sets metadata entries (Kafka headers, broker properties); values are formatted as strings.",
 		Example: `meta: {source: '"payments"', region: payload.country}`,
 		Value:   registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "each key a metadata name, each value the expression whose result, as a string, is stored there"},
-		Build: func(_ *registry.Build, v any) (any, error) {
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
 			s := &meta{}
 			for _, e := range v.([]registry.Entry) {
 				s.names = append(s.names, e.Key)
 				s.exprs = append(s.exprs, e.Value.(*expression.Program))
 			}
-			return s, nil
+			return registry.Built{Step: s}, nil
 		},
 	})
 }

@@ -21,11 +21,15 @@ func init() {
 				{Name: "to", Type: registry.String, Doc: "the sink (a name under sinks:) for messages matching when"},
 				{Name: "default", Type: registry.String, Doc: "the sink for messages no rule matched; only in the last item"},
 			}}},
-		Build: buildRoute,
+		// One route decides each message's sink; a second could only
+		// overrule the first.
+		Unique: true,
+		Routes: true,
+		Build:  buildRoute,
 	})
 }
 
-func buildRoute(b *registry.Build, v any) (any, error) {
+func buildRoute(b *registry.Build, v any) (registry.Built, error) {
 	rules := v.([]any)
 	r := &route{def: -1}
 	var errs []error
@@ -58,9 +62,9 @@ func buildRoute(b *registry.Build, v any) (any, error) {
 		errs = append(errs, errors.New("route needs a final {default: SINK} so no message is left without a sink"))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return registry.Built{}, errors.Join(errs...)
 	}
-	return r, nil
+	return registry.Built{Step: r}, nil
 }
 
 type route struct {

@@ -16,19 +16,19 @@ func init() {
 		Summary:      "Sets fields of the payload (an object); a.b.c creates objects on the way.",
 		Example:      `set: {total: payload.price * payload.qty, audit.seen_at: now()}`,
 		Value:        registry.Field{Type: registry.Map, Elem: &registry.Field{Type: registry.Expr, Scope: expression.MessageScope}, Doc: "each key a field path (a.b.c), each value the expression whose result is stored there"},
-		Build: func(_ *registry.Build, v any) (any, error) {
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
 			s := &set{}
 			for _, e := range v.([]registry.Entry) {
 				path := strings.Split(e.Key, ".")
 				for _, p := range path {
 					if p == "" {
-						return nil, registry.At(fmt.Errorf("field path %q has an empty part", e.Key), e.Key)
+						return registry.Built{}, registry.At(fmt.Errorf("field path %q has an empty part", e.Key), e.Key)
 					}
 				}
 				s.paths = append(s.paths, path)
 				s.exprs = append(s.exprs, e.Value.(*expression.Program))
 			}
-			return s, nil
+			return registry.Built{Step: s}, nil
 		},
 	})
 }

@@ -15,8 +15,8 @@ func init() {
 		Summary: "One message per element of the list the expression gives, with id <parent id>.<index> (0-based, as list indexes in expressions); the original is acked when all of them are.",
 		Example: `split: payload.items`,
 		Value:   exprField("an expression giving a list"),
-		Build: func(_ *registry.Build, v any) (any, error) {
-			return &split{expr: v.(*expression.Program)}, nil
+		Build: func(_ *registry.Build, v any) (registry.Built, error) {
+			return registry.Built{Step: &split{expr: v.(*expression.Program)}}, nil
 		},
 	})
 }

@@ -329,8 +329,8 @@ func TestBatchBuildsAPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, ok := built.(*registry.BatchPlan)
-	if !ok || plan.Size != 50 || plan.Timeout != time.Second || plan.Key == nil || plan.Key.Source != "payload.k" || plan.Reduce != nil {
+	plan := built.Batch
+	if plan == nil || built.Step != nil || plan.Size != 50 || plan.Timeout != time.Second || plan.Key == nil || plan.Key.Source != "payload.k" || plan.Reduce != nil {
 		t.Errorf("plan %#v", built)
 	}
 }
