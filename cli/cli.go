@@ -31,7 +31,7 @@ func commands() []command {
 	return []command{
 		{"validate", "[--format text|json] [--connect] FILE...", "check flow files: every problem as file:line:col: path: message", validate},
 		{"run", "[flags] FILE", "run a flow until its source ends or SIGTERM/SIGINT", run},
-		{"graph", "[--format mermaid|dot] FILE", "print the compiled graph", graph},
+		{"graph", "[--format mermaid|dot] FILE", "print the compiled graph: each sink with its target, each routed edge with its condition", graph},
 		{"schema", "", "print the JSON Schema of flow files", schemaCmd},
 		{"version", "", "print version and build info", version},
 	}

@@ -15,7 +15,7 @@ var errTestConnector = errors.New("ctest connectors are for compiling only")
 func init() {
 	queueFields := []registry.Field{
 		{Name: "brokers", Type: registry.List, Required: true, Elem: &registry.Field{Type: registry.String}, Doc: "broker addresses"},
-		{Name: "topic", Type: registry.String, Required: true, Doc: "the topic"},
+		{Name: "topic", Type: registry.String, Required: true, Target: true, Doc: "the topic"},
 		{Name: "group", Type: registry.String, Doc: "consumer group"},
 		{Name: "timeout", Type: registry.Duration, Default: 0, Doc: "how long to wait"},
 		{Name: "max_bytes", Type: registry.Size, Default: 1 << 20, Doc: "largest message"},
@@ -33,7 +33,7 @@ func init() {
 	registry.RegisterConnector(&registry.ConnectorSpec{
 		Name:       "ctest-out",
 		Summary:    "sink only",
-		SinkFields: []registry.Field{{Name: "path", Type: registry.String, Doc: "where"}},
+		SinkFields: []registry.Field{{Name: "path", Type: registry.String, Target: true, Doc: "where"}},
 		Sink:       testSink,
 	})
 	registry.RegisterConnector(&registry.ConnectorSpec{

@@ -34,6 +34,7 @@ type Flow struct {
 	Batch      *Batch                 // nil without a batch stage; always the last stage
 	Sinks      []*Connector           // index = message.Message.Route
 	DeadLetter *Connector             // nil: failures are nacked, or discarded when permanent
+	Routes     []registry.RouteRule   // what the routing step sends where, for the graph
 	// Warnings are diagnostics about a valid flow (no dead_letter for a
 	// source that redelivers): validate prints them, run logs them.
 	Warnings diag.List

@@ -2,7 +2,11 @@ package compiler
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
+
+	"github.com/flowrun/flowrun/expression"
+	"github.com/flowrun/flowrun/registry"
 )
 
 // Graph is the compiled flow as nodes and edges. Edges are where the
@@ -21,19 +25,20 @@ type Node struct {
 	Stages []string
 }
 
-// Edge connects two nodes.
-type Edge struct{ From, To string }
+// Edge connects two nodes. Label, when set, says which messages take
+// it (a route's conditions).
+type Edge struct{ From, To, Label string }
 
 // buildGraph draws a compiled flow whose node ids are assigned.
 func buildGraph(f *Flow) *Graph {
 	g := &Graph{}
-	g.Nodes = append(g.Nodes, &Node{ID: f.Source.NodeID, Kind: "source", Label: f.Source.Kind})
+	g.Nodes = append(g.Nodes, &Node{ID: f.Source.NodeID, Kind: "source", Label: connectorLabel(f.Source, true)})
 	proc := &Node{ID: ProcessorsNodeID, Kind: "processors", Label: fmt.Sprintf("%d processors, max_demand %d", f.Concurrency, f.MaxDemand)}
 	for _, s := range f.Steps {
 		proc.Stages = append(proc.Stages, s.Name+" ("+s.Kind+")")
 	}
 	g.Nodes = append(g.Nodes, proc)
-	g.Edges = append(g.Edges, Edge{f.Source.NodeID, proc.ID})
+	g.Edges = append(g.Edges, Edge{From: f.Source.NodeID, To: proc.ID})
 	last := proc.ID
 	if f.Batch != nil {
 		label := fmt.Sprintf("batch size %d, timeout %s", f.Batch.Plan.Size, f.Batch.Plan.Timeout)
@@ -44,18 +49,66 @@ func buildGraph(f *Flow) *Graph {
 			label += ", reduce"
 		}
 		g.Nodes = append(g.Nodes, &Node{ID: f.Batch.NodeID, Kind: "batch", Label: label})
-		g.Edges = append(g.Edges, Edge{proc.ID, f.Batch.NodeID})
+		g.Edges = append(g.Edges, Edge{From: proc.ID, To: f.Batch.NodeID})
 		last = f.Batch.NodeID
 	}
-	for _, s := range f.Sinks {
-		g.Nodes = append(g.Nodes, &Node{ID: s.NodeID, Kind: "sink", Label: s.Kind})
-		g.Edges = append(g.Edges, Edge{last, s.NodeID})
+	for i, s := range f.Sinks {
+		g.Nodes = append(g.Nodes, &Node{ID: s.NodeID, Kind: "sink", Label: connectorLabel(s, false)})
+		g.Edges = append(g.Edges, Edge{From: last, To: s.NodeID, Label: routeLabel(f.Routes, i)})
 	}
 	if f.DeadLetter != nil {
-		g.Nodes = append(g.Nodes, &Node{ID: f.DeadLetter.NodeID, Kind: "dead_letter", Label: f.DeadLetter.Kind})
-		g.Edges = append(g.Edges, Edge{proc.ID, f.DeadLetter.NodeID})
+		g.Nodes = append(g.Nodes, &Node{ID: f.DeadLetter.NodeID, Kind: "dead_letter", Label: connectorLabel(f.DeadLetter, false)})
+		g.Edges = append(g.Edges, Edge{From: proc.ID, To: f.DeadLetter.NodeID})
 	}
 	return g
+}
+
+// connectorLabel is a connector's kind and where it reads or writes,
+// from the fields its spec marks Target: "kafka orders".
+func connectorLabel(c *Connector, source bool) string {
+	fields := c.Spec.SinkFields
+	if source {
+		fields = c.Spec.SourceFields
+	}
+	label := c.Kind
+	for _, fd := range fields {
+		if !fd.Target || fd.Secret {
+			continue
+		}
+		switch v := c.Config[fd.Name].(type) {
+		case string:
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				v = u.Redacted() // a password in a URL stays out of the graph
+			}
+			if v != "" {
+				label += " " + v
+			}
+		case *expression.Program:
+			label += " " + v.Source
+		case []any:
+			for _, e := range v {
+				label += fmt.Sprint(" ", e)
+			}
+		}
+	}
+	return label
+}
+
+// routeLabel is the conditions under which messages go to sink i: its
+// rules' conditions, "default" for the default, "" without a route.
+func routeLabel(rules []registry.RouteRule, sink int) string {
+	var parts []string
+	for _, r := range rules {
+		if r.Sink != sink {
+			continue
+		}
+		if r.When == "" {
+			parts = append(parts, "default")
+			continue
+		}
+		parts = append(parts, r.When)
+	}
+	return strings.Join(parts, " or ")
 }
 
 // Mermaid renders the graph as a Mermaid flowchart.
@@ -74,6 +127,9 @@ func (g *Graph) Mermaid() string {
 		if e.To == DeadLetterNodeID {
 			arrow = "-.->"
 		}
+		if e.Label != "" {
+			arrow += "|\"" + strings.ReplaceAll(e.Label, `"`, "#quot;") + "\"|"
+		}
 		fmt.Fprintf(&b, "  %s %s %s\n", mermaidID(e.From), arrow, mermaidID(e.To))
 	}
 	return b.String()
@@ -91,9 +147,16 @@ func (g *Graph) DOT() string {
 		fmt.Fprintf(&b, "  %q [label=\"%s\"];\n", n.ID, strings.ReplaceAll(label, `"`, `\"`))
 	}
 	for _, e := range g.Edges {
-		style := ""
+		var attrs []string
 		if e.To == DeadLetterNodeID {
-			style = " [style=dashed]"
+			attrs = append(attrs, "style=dashed")
+		}
+		if e.Label != "" {
+			attrs = append(attrs, fmt.Sprintf("label=%q", e.Label))
+		}
+		style := ""
+		if len(attrs) > 0 {
+			style = " [" + strings.Join(attrs, ", ") + "]"
 		}
 		fmt.Fprintf(&b, "  %q -> %q%s;\n", e.From, e.To, style)
 	}

@@ -95,11 +95,11 @@ func TestCompileSpecFlow(t *testing.T) {
 		"source->processors processors->batch_2 batch_2->sink processors->dead_letter")
 
 	const mermaid = `flowchart LR
-  source["source<br/>ctest-queue"]
+  source["source<br/>ctest-queue payments.created"]
   processors["processors<br/>8 processors, max_demand 64<br/>• filter_0 (filter)<br/>• shape (map)"]
   batch_2["batch_2<br/>batch size 50, timeout 1s"]
-  sink["sink<br/>ctest-queue"]
-  dead_letter["dead_letter<br/>ctest-queue"]
+  sink["sink<br/>ctest-queue payments.large"]
+  dead_letter["dead_letter<br/>ctest-queue payments.dlq"]
   source --> processors
   processors --> batch_2
   batch_2 --> sink
@@ -111,11 +111,11 @@ func TestCompileSpecFlow(t *testing.T) {
 	const dot = `digraph flow {
   rankdir=LR;
   node [shape=box];
-  "source" [label="source\nctest-queue"];
+  "source" [label="source\nctest-queue payments.created"];
   "processors" [label="processors\n8 processors, max_demand 64\n- filter_0 (filter)\n- shape (map)"];
   "batch_2" [label="batch_2\nbatch size 50, timeout 1s"];
-  "sink" [label="sink\nctest-queue"];
-  "dead_letter" [label="dead_letter\nctest-queue"];
+  "sink" [label="sink\nctest-queue payments.large"];
+  "dead_letter" [label="dead_letter\nctest-queue payments.dlq"];
   "source" -> "processors";
   "processors" -> "batch_2";
   "batch_2" -> "sink";
@@ -152,14 +152,15 @@ func TestCompileRoutedFlow(t *testing.T) {
 	mermaid := f.Graph.Mermaid()
 	for _, line := range []string{
 		`  per_kind["per-kind<br/>batch size 10, timeout 1s, key payload.kind.size, reduce"]`,
-		`  sink_large["sink:large<br/>ctest-out"]`,
-		`  per_kind --> sink_small`,
+		`  sink_large["sink:large<br/>ctest-out large"]`,
+		`  per_kind -->|"default"| sink_small`,
+		`  per_kind -->|"payload.kind.size == #quot;large#quot;"| sink_large`,
 	} {
 		if !strings.Contains(mermaid, line+"\n") {
 			t.Errorf("Mermaid lacks %q:\n%s", line, mermaid)
 		}
 	}
-	if dot := f.Graph.DOT(); !strings.Contains(dot, `  "per-kind" -> "sink:large";`+"\n") {
+	if dot := f.Graph.DOT(); !strings.Contains(dot, `  "per-kind" -> "sink:large" [label="payload.kind.size == \"large\""];`+"\n") {
 		t.Errorf("DOT lacks the edge to sink:large:\n%s", dot)
 	}
 }
@@ -194,5 +195,14 @@ func wantGraph(t *testing.T, g *compiler.Graph, nodes, edges string) {
 	}
 	if got := strings.Join(es, " "); got != edges {
 		t.Errorf("edges:\n got %s\nwant %s", got, edges)
+	}
+}
+
+// A sink's target is shown, but never a password its URL carries.
+func TestGraphLabelsHideURLPasswords(t *testing.T) {
+	f := mustCompile(t, head+source+"sink: {ctest-out: {path: 'https://bot:s3cret@hooks.example.com/in'}}\n")
+	got := f.Graph.Mermaid()
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "ctest-out https://bot:xxxxx@hooks.example.com/in") {
+		t.Errorf("sink label shows the password or not the target:\n%s", got)
 	}
 }

@@ -75,6 +75,7 @@ func (c *compiler) add(out *Flow, spec *registry.StageSpec, s *dsl.Stage, b regi
 	switch {
 	case b.Step != nil && b.Batch == nil:
 		out.Steps = append(out.Steps, &Step{Name: s.Name, Kind: s.Kind, Step: b.Step})
+		out.Routes = append(out.Routes, b.Routes...)
 	case b.Batch != nil && b.Step == nil:
 		// The graph has one batch node, after every step: a kind that
 		// could stand elsewhere or twice would be run out of its order.

@@ -41,6 +41,9 @@ type Field struct {
 	// the named field (timeout: 2s == timeout: {duration: 2s}).
 	Shorthand string
 	Secret    bool // never printed
+	// Target marks the field that names where a connector reads or
+	// writes (path, topic, url, queue): `flowrun graph` shows it.
+	Target bool
 	// Warning, for a Bool, is what validate and run warn when it is true
 	// (tls.insecure_skip_verify: allowed, never silently).
 	Warning string

@@ -52,6 +52,15 @@ type Built struct {
 	// build one (the compiler checks), since the graph has one such node,
 	// after every step.
 	Batch *BatchPlan
+	// Routes, for a step that routes, says which messages go to which
+	// sink, for the graph's edge labels: the first matching rule wins.
+	Routes []RouteRule
+}
+
+// RouteRule is one rule of a routing step, as the graph shows it.
+type RouteRule struct {
+	Sink int    // index in Build.Sinks
+	When string // the condition's source; "" for the default
 }
 
 // MiddlewareSpec is one middleware kind.

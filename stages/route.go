@@ -64,7 +64,12 @@ func buildRoute(b *registry.Build, v any) (registry.Built, error) {
 	if len(errs) > 0 {
 		return registry.Built{}, errors.Join(errs...)
 	}
-	return registry.Built{Step: r}, nil
+	built := registry.Built{Step: r}
+	for i, w := range r.when {
+		built.Routes = append(built.Routes, registry.RouteRule{Sink: r.to[i], When: w.Source})
+	}
+	built.Routes = append(built.Routes, registry.RouteRule{Sink: r.def})
+	return built, nil
 }
 
 type route struct {

@@ -78,8 +78,8 @@ var connFields = []registry.Field{
 }
 
 var sourceFields = append(append([]registry.Field{}, connFields...),
-	registry.Field{Name: "queue", Type: registry.String, Required: true, Doc: "the queue to consume"},
-	registry.Field{Name: "exchange", Type: registry.String,
+	registry.Field{Name: "queue", Type: registry.String, Target: true, Required: true, Doc: "the queue to consume"},
+	registry.Field{Name: "exchange", Type: registry.String, Target: true,
 		Doc: "an existing exchange to bind the queue to (with binding_key)"},
 	registry.Field{Name: "binding_key", Type: registry.String, Doc: "the binding key when exchange is set (# for all on a topic exchange)"},
 	registry.Field{Name: "prefetch", Type: registry.Int, Min: registry.F(1),
@@ -89,9 +89,9 @@ var sourceFields = append(append([]registry.Field{}, connFields...),
 )
 
 var sinkFields = append(append([]registry.Field{}, connFields...),
-	registry.Field{Name: "queue", Type: registry.String,
+	registry.Field{Name: "queue", Type: registry.String, Target: true,
 		Doc: "the queue to publish to (through the default exchange); or use exchange"},
-	registry.Field{Name: "exchange", Type: registry.String,
+	registry.Field{Name: "exchange", Type: registry.String, Target: true,
 		Doc: "an existing exchange to publish to, instead of a queue"},
 	registry.Field{Name: "routing_key", Type: registry.String,
 		Doc: "routing key with exchange (default: the message key)"},

@@ -36,13 +36,13 @@ func init() {
 		Name:    "file",
 		Summary: "a local file: one message per line (source, ends at end of file), or one line appended per message (sink)",
 		SourceFields: []registry.Field{
-			{Name: "path", Type: registry.String, Required: true,
+			{Name: "path", Type: registry.String, Target: true, Required: true,
 				Doc: "the file to read; relative paths start from the working directory"},
 			{Name: "max_line_bytes", Type: registry.Size, Default: lines.DefaultMaxLineBytes, Min: registry.F(1),
 				Doc: "longest line read; a longer one fails like any message (dead letter, or counted as lost) with its first max_line_bytes bytes and the reason (messages over the flow's max_message_bytes fail the same way)"},
 		},
 		SinkFields: []registry.Field{
-			{Name: "path", Type: registry.String, Required: true,
+			{Name: "path", Type: registry.String, Target: true, Required: true,
 				Doc: "the file to append to, created (mode 0644) when missing; its directory must exist"},
 			{Name: "envelope", Type: registry.Bool, Default: false,
 				Doc: `write each message as one JSON object {"id","key","topic","meta","payload"} instead of its payload alone`},

@@ -73,7 +73,7 @@ func init() {
 var sourceFields = []registry.Field{
 	{Name: "address", Type: registry.String, Default: "127.0.0.1:8080",
 		Doc: "host:port to listen on; loopback by default, 0.0.0.0:PORT to accept requests from other machines (then bearer_token or hmac_secret is required, or allow_unauthenticated: true)"},
-	{Name: "path", Type: registry.String, Default: "/", Doc: "the path that receives messages; others get 404"},
+	{Name: "path", Type: registry.String, Target: true, Default: "/", Doc: "the path that receives messages; others get 404"},
 	{Name: "max_body", Type: registry.Size, Default: 1 << 20, Min: registry.F(1),
 		Doc: "largest request body; a larger one gets 413"},
 	{Name: "queue_timeout", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001),
@@ -111,7 +111,7 @@ var sourceFields = []registry.Field{
 }
 
 var sinkFields = []registry.Field{
-	{Name: "url", Type: registry.String, Required: true, Doc: "where to send each message, http:// or https://"},
+	{Name: "url", Type: registry.String, Target: true, Required: true, Doc: "where to send each message, http:// or https://"},
 	{Name: "method", Type: registry.String, Default: "POST", Enum: []string{"POST", "PUT"}, Doc: "request method"},
 	{Name: "headers", Type: registry.Map, Elem: &registry.Field{Type: registry.String},
 		Doc: "fixed request headers, e.g. {Authorization: \"Bearer ${API_TOKEN}\"}"},

@@ -88,8 +88,8 @@ var commonFields = []registry.Field{
 }
 
 var sourceFields = append(append([]registry.Field{}, commonFields...),
-	registry.Field{Name: "topic", Type: registry.String, Doc: "the topic to read (or use topics)"},
-	registry.Field{Name: "topics", Type: registry.List, Elem: &registry.Field{Type: registry.String},
+	registry.Field{Name: "topic", Type: registry.String, Target: true, Doc: "the topic to read (or use topics)"},
+	registry.Field{Name: "topics", Type: registry.List, Target: true, Elem: &registry.Field{Type: registry.String},
 		Doc: "several topics to read (instead of topic)"},
 	registry.Field{Name: "group", Type: registry.String,
 		Doc: "consumer group id; replicas with the same group share the partitions (default: the flow's name)"},
@@ -112,9 +112,9 @@ var sourceFields = append(append([]registry.Field{}, commonFields...),
 )
 
 var sinkFields = append(append([]registry.Field{}, commonFields...),
-	registry.Field{Name: "topic", Type: registry.String,
+	registry.Field{Name: "topic", Type: registry.String, Target: true,
 		Doc: "the topic to write to, a fixed name (or use topic_expr)"},
-	registry.Field{Name: "topic_expr", Type: registry.Expr, Scope: expression.MessageScope,
+	registry.Field{Name: "topic_expr", Type: registry.Expr, Target: true, Scope: expression.MessageScope,
 		Doc: `an expression giving each message's topic, e.g. '"orders." + payload.region' (instead of topic); a message whose topic cannot be computed or is not a valid topic name fails on its own`},
 	registry.Field{Name: "partitioner", Type: registry.String, Default: "murmur2", Enum: []string{"murmur2", "fnv1a", "round_robin"},
 		Doc: "which partition a record goes to. murmur2: a keyed record where Kafka's Java client (and Kafka Streams, ksqlDB, librdkafka's murmur2) puts its key; fnv1a: where Sarama's hash partitioner and watermill-kafka put it (flowrun's partitioning before murmur2 became the default); both send the keyless messages of one write to one partition, the next write to the next. round_robin: every record to the next partition, keys ignored"},

@@ -73,7 +73,7 @@ func pubSub(maxInFlight int) *gochannel.GoChannel {
 	return shared
 }
 
-var topicField = registry.Field{Name: "topic", Type: registry.String, Required: true,
+var topicField = registry.Field{Name: "topic", Type: registry.String, Target: true, Required: true,
 	Doc: "the in-process topic; a memory sink and a memory source with the same topic are connected, across flows of one process"}
 
 func init() {

@@ -72,14 +72,14 @@ var connFields = []registry.Field{
 	{Name: "credentials", Type: registry.String, Doc: "path of a .creds file (JWT and NKey seed)"},
 	{Name: "connect_timeout", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001),
 		Doc: "how long the first connection may take; later reconnects retry forever"},
-	{Name: "stream", Type: registry.String,
+	{Name: "stream", Type: registry.String, Target: true,
 		Doc: "the JetStream stream; the source requires it, a sink needs it only to create the stream"},
 	{Name: "create", Type: registry.Bool, Default: true,
 		Doc: "create the stream (file storage, capturing subject) when it does not exist"},
 }
 
 var sourceFields = append(append([]registry.Field{}, connFields...),
-	registry.Field{Name: "subject", Type: registry.String,
+	registry.Field{Name: "subject", Type: registry.String, Target: true,
 		Doc: "only messages on this subject (wildcards allowed); default: all of the stream. Also the stream's subject when it is created"},
 	registry.Field{Name: "durable", Type: registry.String,
 		Doc: "durable consumer name; replicas with the same name share the messages (default: the flow's name)"},
@@ -94,7 +94,7 @@ var sourceFields = append(append([]registry.Field{}, connFields...),
 )
 
 var sinkFields = append(append([]registry.Field{}, connFields...),
-	registry.Field{Name: "subject", Type: registry.String, Required: true,
+	registry.Field{Name: "subject", Type: registry.String, Target: true, Required: true,
 		Doc: "the subject to publish to; a stream must capture it (see stream and create)"},
 	registry.Field{Name: "max_pending", Type: registry.Int, Default: 4096, Min: registry.F(1),
 		Doc: "most publishes waiting for the server's acknowledgement at once"},

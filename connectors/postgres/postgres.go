@@ -74,7 +74,7 @@ var commonFields = []registry.Field{
 	{Name: "dsn", Type: registry.String,
 		Doc: "postgres://user@host:port/db?sslmode=... or key=value form (default: $DATABASE_URL, else " + defaultDSN + ")"},
 	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${PGPASSWORD}\" (overrides the dsn's)"},
-	{Name: "topic", Type: registry.String, Required: true,
+	{Name: "topic", Type: registry.String, Target: true, Required: true,
 		Doc: "the topic: table watermill_<topic> (letters, digits, _ . -)"},
 	{Name: "create", Type: registry.Bool, Default: true, Doc: "create the tables when they do not exist"},
 	{Name: "payload_type", Type: registry.String, Default: "bytea", Enum: []string{"bytea", "json"},

@@ -70,7 +70,7 @@ var connFields = []registry.Field{
 		Doc: "redis://[user:password@]host:port/db or rediss:// for TLS (default: $REDIS_URL, else " + defaultURL + ")"},
 	{Name: "username", Type: registry.String, Doc: "ACL user name, e.g. \"${REDIS_USER}\" (overrides the url's)"},
 	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${REDIS_PASSWORD}\" (overrides the url's)"},
-	{Name: "stream", Type: registry.String, Required: true, Doc: "the stream (key) to read or append to"},
+	{Name: "stream", Type: registry.String, Target: true, Required: true, Doc: "the stream (key) to read or append to"},
 }
 
 var sourceFields = append(append([]registry.Field{}, connFields...),
