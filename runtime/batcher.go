@@ -56,7 +56,7 @@ func (b *batcher) run() {
 			e.close()
 		}
 	}()
-	timer := time.NewTimer(time.Hour)
+	timer := b.p.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		b.resetTimer(timer)
@@ -69,10 +69,12 @@ func (b *batcher) run() {
 				return
 			}
 			b.in.received(c)
+			b.p.emit(Event{Kind: EventStageStart, Node: b.name, Count: len(c.msgs)})
 			for _, m := range c.msgs {
 				b.add(m)
 			}
-		case now := <-timer.C:
+			b.p.emit(Event{Kind: EventStageStop, Node: b.name, Count: len(c.msgs)})
+		case now := <-timer.C():
 			for len(b.pending) > 0 && !b.pending[0].deadline.After(now) {
 				b.flush(b.pending[0])
 			}
@@ -80,18 +82,18 @@ func (b *batcher) run() {
 	}
 }
 
-func (b *batcher) resetTimer(t *time.Timer) {
+func (b *batcher) resetTimer(t Timer) {
 	for len(b.pending) > 0 && b.pending[0].flushed {
 		b.pending = b.pending[1:]
 	}
 	if !t.Stop() {
 		select {
-		case <-t.C:
+		case <-t.C():
 		default:
 		}
 	}
 	if len(b.pending) > 0 {
-		t.Reset(time.Until(b.pending[0].deadline))
+		t.Reset(b.pending[0].deadline.Sub(b.p.clock.Now()))
 	} else {
 		t.Reset(time.Hour)
 	}
@@ -122,7 +124,7 @@ func (b *batcher) add(m *message.Message) {
 	}
 	ob := b.open[id]
 	if ob == nil {
-		ob = &openBatch{id: id, keyValue: keyValue, deadline: time.Now().Add(b.plan.Timeout),
+		ob = &openBatch{id: id, keyValue: keyValue, deadline: b.p.clock.Now().Add(b.plan.Timeout),
 			msgs: make([]*message.Message, 0, min(b.plan.Size, 1024))}
 		b.open[id] = ob
 		b.pending = append(b.pending, ob)

@@ -36,6 +36,7 @@ type Options struct {
 	Metrics      prometheus.Registerer // nil: a new private registry
 	Observers    []Observer
 	DrainTimeout time.Duration // 0: 30s
+	Clock        Clock         // of batch timeouts; nil: RealClock
 }
 
 // Summary counts what a run did.
@@ -69,6 +70,7 @@ type Pipeline struct {
 	reg     prometheus.Registerer
 	obs     observers
 	drain   time.Duration
+	clock   Clock
 
 	source  registry.Source
 	sinks   []*sinkNode
@@ -96,8 +98,11 @@ func New(f *compiler.Flow, opts Options) *Pipeline {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 30 * time.Second
 	}
+	if opts.Clock == nil {
+		opts.Clock = RealClock{}
+	}
 	p := &Pipeline{flow: f, log: opts.Logger.With("flow", f.Name), reg: opts.Metrics,
-		metrics: newMetrics(opts.Metrics), drain: opts.DrainTimeout}
+		metrics: newMetrics(opts.Metrics), drain: opts.DrainTimeout, clock: opts.Clock}
 	p.fails = ratelog.New(p.log, 0, 0)
 	if len(opts.Observers) > 0 {
 		p.obs = opts.Observers
