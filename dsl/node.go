@@ -109,6 +109,7 @@ type converter struct {
 	file    string
 	lines   []string // the source, to find where block scalar text starts
 	env     Lookup
+	literal bool // no ${VAR} interpolation (ParseDocument)
 	ds      *diag.List
 	nodes   int
 	aliases int // alias uses, to say whether they are why a file is too big
@@ -154,6 +155,10 @@ func (c *converter) convert(y *yaml.Node, path string) *Node {
 		if n.Tag == "!!null" {
 			n.Kind = Null
 			return n
+		}
+		n.Value = y.Value
+		if c.literal {
+			break
 		}
 		v, err := Interpolate(y.Value, c.env)
 		if err != nil {
