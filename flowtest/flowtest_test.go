@@ -1,0 +1,243 @@
+package flowtest_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/flowrun/flowrun/connectors/all"
+	"github.com/flowrun/flowrun/flowtest"
+	_ "github.com/flowrun/flowrun/middleware"
+	_ "github.com/flowrun/flowrun/stages"
+)
+
+// write puts a flow and its test file in a new directory and returns
+// the test file's path.
+func write(t *testing.T, flow, tests string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "f"+flowtest.Suffix)
+	if err := os.WriteFile(p, []byte(tests), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func run(t *testing.T, file string) (*flowtest.Report, string) {
+	t.Helper()
+	r := flowtest.RunFiles(context.Background(), []string{file}, flowtest.Options{Timeout: 20 * time.Second})
+	var b bytes.Buffer
+	r.Text(&b)
+	return r, b.String()
+}
+
+const batchFlow = `version: 1
+name: b
+source: {kafka: {brokers: ["${BROKERS}"], topic: in, group: g}}
+concurrency: 1
+stages:
+  - batch: {size: 100, timeout: 1h, reduce: '{"n": len(batch), "ids": map(batch, .id)}'}
+sink: {kafka: {brokers: ["${BROKERS}"], topic: out}}
+`
+
+func TestBatchFlushesOnTheVirtualClockWhileTheSourceIsOpen(t *testing.T) {
+	file := write(t, batchFlow, `env: {BROKERS: "127.0.0.1:1"}   # nothing listens: the test needs no broker
+tests:
+  - name: a wait of the timeout flushes what came before it
+    input:
+      - payload: {id: 1}
+      - payload: {id: 2}
+      - wait: 1h
+      - payload: {id: 3}
+    expect:
+      ordered: true
+      outputs:
+        sink:
+          - payload: {n: 2, ids: [1, 2]}
+          - payload: {n: 1, ids: [3]}
+  - name: a shorter wait does not
+    input:
+      - payload: {id: 1}
+      - wait: 59m
+      - payload: {id: 2}
+      - wait: 59m
+      - payload: {id: 3}
+    expect:
+      outputs:
+        sink:
+          - payload: {n: 2, ids: [1, 2]}
+          - payload: {n: 1, ids: [3]}
+  - name: without a wait the drain flushes one batch
+    input:
+      - payload: {id: 1}
+      - payload: {id: 2}
+      - payload: {id: 3}
+    expect:
+      outputs:
+        sink:
+          - payload: {n: 3, ids: [1, 2, 3]}
+`)
+	start := time.Now()
+	r, out := run(t, file)
+	if r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("a 1h timeout took %s of real time", took)
+	}
+	if !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("%s", out)
+	}
+}
+
+const deadFlow = `version: 1
+name: d
+source: {stdin: {}}
+stages:
+  - filter: payload.qty > 0
+  - name: total
+    map: '{"id": payload.id, "total": payload.price * payload.qty}'
+sink: {stdout: {}}
+dead_letter: {stdout: {}}
+`
+
+func TestDeadLettersCountsAndConditions(t *testing.T) {
+	file := write(t, deadFlow, `tests:
+  - name: good, filtered, failed and undecodable messages
+    input:
+      - payload: {id: 1, price: 2.50, qty: 4}
+      - payload: {id: 2, price: 1, qty: 0}
+      - payload: {id: 3, price: "free", qty: 1}
+        key: k3
+      - raw: not json
+    expect:
+      outputs:
+        sink:
+          - payload: {id: 1, total: 10}
+      dead_letter:
+        - payload: {id: 3, price: "free", qty: 1}
+          key: k3
+          error_stage: total
+          error: "invalid operation"
+        - raw: not json
+          error_stage: decode
+      filtered: 1
+      conditions:
+        - payload.total >= 10
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
+
+func TestAFailureSaysWhereWithADiff(t *testing.T) {
+	file := write(t, deadFlow, `tests:
+  - name: wrong
+    input:
+      - payload: {id: 1, price: 2.50, qty: 4}
+      - payload: {id: 3, price: "free", qty: 1}
+    expect:
+      outputs:
+        sink:
+          - payload: {id: 1, total: 11}
+      dead_letter:
+        - payload: {id: 3, price: "free", qty: 1}
+          error_stage: total
+          error: "no such error"
+      filtered: 2
+      conditions:
+        - payload.total > 10
+`)
+	r, out := run(t, file)
+	if r.ExitCode() != flowtest.ExitFailed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+	for _, want := range []string{
+		"FAIL " + file + ":2:5: wrong",
+		file + ":9:11: tests[0].expect.outputs.sink: outputs of sink sink differ: expected 1, got 1, compared in any order (- expected, + got)",
+		`- {"payload":{"id":1,"total":11}}`,
+		`+ {"payload":{"id":1,"total":10}}`,
+		file + ":11:9: tests[0].expect.dead_letter: dead-lettered messages differ",
+		`error contains: no such error`,
+		`error: invalid operation: a string * an integer`,
+		file + ":14:17: tests[0].expect.filtered: filtered: expected 2, got 0",
+		file + ":16:11: tests[0].expect.conditions[0]: condition is false on output 1 of sink sink",
+		"0 passed, 1 failed in 1 file(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestAnInvalidTestFileSaysWhy(t *testing.T) {
+	for _, c := range []struct{ tests, want string }{
+		{"tests:\n  - name: x\n    inptu: []\n    expect: {}\n", `:3:5: tests[0].inptu: unknown key "inptu"; did you mean "input"?`},
+		{"tests:\n  - input: [{payload: 1}]\n    expect: {outputs: {snik: []}}\n", `the flow has no sink "snik"; did you mean "sink"?`},
+		{"tests:\n  - input: [{payload: 1}]\n    expect: {conditions: [paylod > 1]}\n", `:3:27: tests[0].expect.conditions[0]: unknown name paylod`},
+		{"tests:\n  - input: [{wait: soon}]\n    expect: {}\n", `wait must be a positive duration`},
+	} {
+		r, out := run(t, write(t, deadFlow, c.tests))
+		if r.ExitCode() != flowtest.ExitInvalid || !strings.Contains(out, c.want) {
+			t.Errorf("exit %d, want 2 and %q in:\n%s", r.ExitCode(), c.want, out)
+		}
+	}
+}
+
+func TestUpdateWritesWhatTheFlowProduced(t *testing.T) {
+	file := write(t, deadFlow, `# kept
+tests:
+  - name: golden
+    input:
+      - payload: {id: 1, price: 2.50, qty: 4}   # kept too
+      - payload: {id: 7, price: 1.5, qty: 3}
+        key: k7
+        meta: {origin: test}
+      - raw: not json
+    expect:
+      outputs:
+        sink: []
+`)
+	r, _ := run(t, file)
+	if r.ExitCode() != flowtest.ExitFailed {
+		t.Fatalf("exit %d before the update", r.ExitCode())
+	}
+	if changed, err := flowtest.Update(r); err != nil || len(changed) != 1 {
+		t.Fatalf("update: %v %v", changed, err)
+	}
+	r, out := run(t, file)
+	if r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d after the update:\n%s", r.ExitCode(), out)
+	}
+	data, _ := os.ReadFile(file)
+	for _, want := range []string{"# kept\n", "# kept too", "payload: {id: 1, total: 10}", "key: k7", "meta: {origin: test}",
+		"raw: not json", "error_stage: decode"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("no %q in the updated file:\n%s", want, data)
+		}
+	}
+}
+
+func TestEnvFillsTheFlowsVariables(t *testing.T) {
+	flow := strings.Replace(deadFlow, "payload.qty > 0", "payload.qty > ${MIN_QTY}", 1)
+	file := write(t, flow, `env: {MIN_QTY: "0"}
+tests:
+  - name: suite env
+    input: [{payload: {id: 1, price: 1, qty: 2}}]
+    expect: {filtered: 0}
+  - name: test env wins
+    env: {MIN_QTY: "5"}
+    input: [{payload: {id: 1, price: 1, qty: 2}}]
+    expect: {filtered: 1}
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}

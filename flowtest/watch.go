@@ -1,0 +1,76 @@
+package flowtest
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/flowrun/flowrun/runtime"
+)
+
+// watch follows the run's events to know when everything the test has
+// given so far is as far as it can go without time passing: read,
+// through the processors, and added to the open batches. Only then may
+// the virtual clock move, or a batch would miss messages sent before it.
+type watch struct {
+	src                  *source
+	batchNode, batchEdge string
+
+	mu                 sync.Mutex
+	toProc, procDone   int64
+	toBatch, batchDone int64
+	changed            chan struct{} // closed and replaced at every change
+}
+
+func (w *watch) Observe(e runtime.Event) {
+	w.mu.Lock()
+	switch {
+	case e.Kind == runtime.EventEnqueued && e.To == "processors":
+		w.toProc += int64(e.Count)
+	case e.Kind == runtime.EventStageStop && e.Node == "processors":
+		w.procDone += int64(e.Count)
+	case e.Kind == runtime.EventEnqueued && w.batchEdge != "" && e.To == w.batchEdge:
+		w.toBatch += int64(e.Count)
+	case e.Kind == runtime.EventStageStop && w.batchNode != "" && e.Node == w.batchNode:
+		w.batchDone += int64(e.Count)
+	default:
+		w.mu.Unlock()
+		return
+	}
+	w.broadcast()
+	w.mu.Unlock()
+}
+
+func (w *watch) notify() {
+	w.mu.Lock()
+	w.broadcast()
+	w.mu.Unlock()
+}
+
+// broadcast wakes waiters; the caller holds mu.
+func (w *watch) broadcast() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// idle waits until the graph holds nothing in motion: the source waits
+// for input, every chunk it sent was handled by the processors and every
+// chunk they sent to the batcher was added to a batch.
+func (w *watch) idle(ctx context.Context, done <-chan struct{}) error {
+	for {
+		w.mu.Lock()
+		changed := w.changed
+		quiet := w.toProc == w.procDone && w.toBatch == w.batchDone
+		w.mu.Unlock()
+		if quiet && w.src.waiting() {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return errors.New("the flow stopped before its input ended")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
