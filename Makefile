@@ -17,10 +17,12 @@ run:
 	$(BIN) run --http-addr "" examples/flows/demo-payments.yaml
 
 # Everything that needs no server: unit, runtime and in-process Kafka tests
-# with the race detector, the schema sync check, the Kubernetes manifests
-# (their own module, so k8s.io/api stays out of flowrun's), and a short fuzz run.
+# with the race detector, the schema sync check, the example flows' own
+# tests (flowrun test), the Kubernetes manifests (their own module, so
+# k8s.io/api stays out of flowrun's), and a short fuzz run.
 test:
 	$(GO) test -race -count=1 ./...
+	$(GO) run ./cmd/flowrun test examples/flows
 	cd deploy/kubernetes && $(GO) test -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=30000x COMPILE_FUZZTIME=3000x
 

@@ -49,8 +49,29 @@ func flowrun(t *testing.T, outDir string, args ...string) (string, string) {
 	return stdout.String(), stderr.String()
 }
 
+// exampleFlows are the example flows, without their test files.
+func exampleFlows() []string {
+	all, _ := filepath.Glob("flows/*.yaml")
+	var files []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, ".test.yaml") {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// Every example flow has tests (flowrun test, run by make test).
+func TestEveryExampleHasATest(t *testing.T) {
+	for _, f := range exampleFlows() {
+		if _, err := os.Stat(strings.TrimSuffix(f, ".yaml") + ".test.yaml"); err != nil {
+			t.Errorf("%s has no test file: %v", f, err)
+		}
+	}
+}
+
 func TestEveryExampleValidates(t *testing.T) {
-	files, _ := filepath.Glob("flows/*.yaml")
+	files := exampleFlows()
 	if len(files) < 6 {
 		t.Fatalf("only %d example flows", len(files))
 	}

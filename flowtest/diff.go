@@ -54,7 +54,7 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 		return "- " + want[i]
 	}
 	var lines []string
-	bad := 0
+	bad := 0 // lines that differ
 	if ordered {
 		for i := 0; i < max(len(want), len(have)); i++ {
 			switch {
@@ -72,6 +72,7 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 		}
 	} else {
 		used := make([]bool, len(have))
+		var missing []int
 		for i := range want {
 			found := false
 			for j := range have {
@@ -81,7 +82,17 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 				}
 			}
 			if !found {
-				lines = append(lines, wantShow(i))
+				missing = append(missing, i)
+			}
+		}
+		// Each missing message next to the most alike unmatched one
+		// received: a changed field reads as a -/+ pair.
+		for _, i := range missing {
+			lines = append(lines, wantShow(i))
+			bad++
+			if j := closest(want[i], have, used); j >= 0 {
+				used[j] = true
+				lines = append(lines, show("+ ", j, have[j]))
 				bad++
 			}
 		}
@@ -95,7 +106,7 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 	if bad == 0 {
 		return diag.Diagnostic{}, true
 	}
-	what := "outputs of sink " + e.Sink
+	what := fmt.Sprintf("the outputs to sink %q", e.Sink)
 	if dead {
 		what = "dead-lettered messages"
 	}
@@ -145,4 +156,27 @@ func checkCondition(t *Test, g *Got, c condition) diag.List {
 		}
 	}
 	return ds
+}
+
+// closest is the unused line of have most like line (the longest common
+// prefix and suffix), or -1 when all are used.
+func closest(line string, have []string, used []bool) int {
+	best, bestScore := -1, -1
+	for j, h := range have {
+		if used[j] {
+			continue
+		}
+		p := 0
+		for p < len(line) && p < len(h) && line[p] == h[p] {
+			p++
+		}
+		q := 0
+		for q < len(line)-p && q < len(h)-p && line[len(line)-1-q] == h[len(h)-1-q] {
+			q++
+		}
+		if p+q > bestScore {
+			best, bestScore = j, p+q
+		}
+	}
+	return best
 }

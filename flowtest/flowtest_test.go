@@ -161,7 +161,7 @@ func TestAFailureSaysWhereWithADiff(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FAIL " + file + ":2:5: wrong",
-		file + ":9:11: tests[0].expect.outputs.sink: outputs of sink sink differ: expected 1, got 1, compared in any order (- expected, + got)",
+		file + ":9:11: tests[0].expect.outputs.sink: the outputs to sink \"sink\" differ: expected 1, got 1, compared in any order (- expected, + got)",
 		`- {"payload":{"id":1,"total":11}}`,
 		`+ {"payload":{"id":1,"total":10}}`,
 		file + ":11:9: tests[0].expect.dead_letter: dead-lettered messages differ",

@@ -210,7 +210,7 @@ type junitCase struct {
 
 type junitProblem struct {
 	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
 }
 
 // JUnit writes JUnit XML: a testsuite per test file, a testcase per

@@ -14,8 +14,8 @@ import (
 )
 
 // Update rewrites, in each test file that ran, every test's expected
-// outputs (every sink), dead letters and counts with what the flow
-// produced: golden mode. The rest of the file (inputs, conditions,
+// outputs (of the sinks it lists, or of every sink when it lists none),
+// dead letters and counts with what the flow produced: golden mode. The rest of the file (inputs, conditions,
 // comments) is kept; the YAML is written again with 2-space indents.
 // It returns the files it changed.
 func Update(r *Report) ([]string, error) {
@@ -62,8 +62,14 @@ func updateTest(t *yaml.Node, g *Got) {
 		expect = &yaml.Node{Kind: yaml.MappingNode}
 		mapSet(t, "expect", expect)
 	}
+	expect.Style = 0 // `expect: {}` grows into a block
+	// The sinks a test lists are rewritten; a test that lists none gets all.
+	listed := mapGet(expect, "outputs")
 	outputs := &yaml.Node{Kind: yaml.MappingNode}
 	for _, c := range g.Flow.Sinks {
+		if listed != nil && mapGet(listed, c.Role) == nil {
+			continue
+		}
 		list := &yaml.Node{Kind: yaml.SequenceNode}
 		for _, m := range g.Outputs[c.Role] {
 			list.Content = append(list.Content, msgNode(m, c.Codec, false))
@@ -73,7 +79,9 @@ func updateTest(t *yaml.Node, g *Got) {
 		}
 		mapSet(outputs, c.Role, list)
 	}
-	mapSet(expect, "outputs", outputs)
+	if listed == nil || len(outputs.Content) > 0 {
+		mapSet(expect, "outputs", outputs)
+	}
 	if g.Flow.DeadLetter != nil && (len(g.DeadLetter) > 0 || mapGet(expect, "dead_letter") != nil) {
 		list := &yaml.Node{Kind: yaml.SequenceNode}
 		for _, m := range g.DeadLetter {
