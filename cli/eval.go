@@ -14,12 +14,12 @@ const evalUsage = "[--payload JSON] [--scope message|reduce] [--key K] [--meta N
 func evalCmd(args []string, io IO) int {
 	fs := newFlags("eval", io, evalUsage)
 	fs.epilog = evalEpilog
-	payload := fs.String("payload", "", "evaluate on this JSON payload instead of stdin's lines")
+	payload := fs.String("payload", "", "evaluate on this `JSON` payload instead of stdin's lines")
 	scope := fs.String("scope", "message", "message (payload, meta, key, topic, id) or reduce (batch: the payloads, batch_key)")
 	key := fs.String("key", "", "the message key (message scope)")
 	topic := fs.String("topic", "", "the message topic (message scope)")
 	id := fs.String("id", "", "the message id (message scope)")
-	batchKey := fs.String("batch-key", "", "batch_key as JSON (reduce scope; default null)")
+	batchKey := fs.String("batch-key", "", "batch_key as `JSON` (reduce scope; default null)")
 	raw := fs.Bool("raw", false, "print a string result as it is, not as a JSON string")
 	meta := map[string]string{}
 	fs.Func("meta", "a metadata entry `NAME=VALUE` (message scope); repeat for more", func(v string) error {

@@ -1,0 +1,152 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowrun/flowrun/cli"
+)
+
+func flowrun(stdin string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = cli.Main(args, cli.IO{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
+	return code, out.String(), errb.String()
+}
+
+// copyExample copies an example flow and its test file to a new
+// directory, the flow changed by edit.
+func copyExample(t *testing.T, name string, edit func(string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{name + ".yaml", name + ".test.yaml"} {
+		src, err := os.ReadFile(filepath.Join("..", "examples", "flows", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == name+".yaml" {
+			src = []byte(edit(string(src)))
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestTestPassesEveryExample(t *testing.T) {
+	code, out, errs := flowrun("", "test", filepath.Join("..", "examples", "flows"))
+	if code != cli.ExitOK || !strings.Contains(out, " passed, 0 failed in 15 file(s)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestTestFailsAChangedExampleWithADiffAndJUnit(t *testing.T) {
+	dir := copyExample(t, "demo-payments", func(s string) string {
+		return strings.Replace(s, "payload.amount * 100", "payload.amount * 10", 1)
+	})
+	test := filepath.Join(dir, "demo-payments.test.yaml")
+	code, out, _ := flowrun("", "test", filepath.Join(dir, "demo-payments.yaml"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{
+		"FAIL " + test + ":3:5: large EUR payments in cents, keyed by user",
+		test + `:13:11: tests[0].expect.outputs.sink: the outputs to sink "sink" differ: expected 2, got 2`,
+		`- {"key":"u-1","payload":{"cents":95050,"id":"p-1","user":"u-1"}}` + "\n" +
+			`        + {"key":"u-1","payload":{"cents":9505,"id":"p-1","user":"u-1"}}`,
+		"0 passed, 1 failed in 1 file(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = flowrun("", "test", "--format", "junit", dir)
+	if code != 1 {
+		t.Fatalf("junit: exit %d", code)
+	}
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Line    int    `xml:"line,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+					Text    string `xml:",chardata"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(out), &suites); err != nil {
+		t.Fatalf("not XML: %v\n%s", err, out)
+	}
+	if suites.Tests != 1 || suites.Failures != 1 || len(suites.Suites) != 1 || len(suites.Suites[0].Cases) != 1 {
+		t.Fatalf("junit: %+v\n%s", suites, out)
+	}
+	c := suites.Suites[0].Cases[0]
+	if c.Name != "large EUR payments in cents, keyed by user" || c.Line != 3 || c.Failure == nil ||
+		!strings.Contains(c.Failure.Message, ":13:11:") || !strings.Contains(c.Failure.Text, `"cents":9505,`) {
+		t.Fatalf("junit test case %+v", c)
+	}
+
+	// --update takes the changed outputs as the expected ones.
+	if code, out, errs := flowrun("", "test", "--update", dir); code != 0 || !strings.Contains(errs, "updated "+test) {
+		t.Fatalf("update: exit %d\n%s%s", code, out, errs)
+	}
+	if src, _ := os.ReadFile(test); !strings.Contains(string(src), "cents: 9505,") || !strings.Contains(string(src), "# Tests of demo-payments.yaml") {
+		t.Fatalf("updated file:\n%s", src)
+	}
+}
+
+func TestTestExitCodes(t *testing.T) {
+	dir := copyExample(t, "demo-payments", func(s string) string { return s })
+	test := filepath.Join(dir, "demo-payments.test.yaml")
+	if code, out, _ := flowrun("", "test", "--format", "json", test); code != 0 || !strings.Contains(out, `"status": "passed"`) {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if err := os.WriteFile(test, []byte("tests:\n  - name: x\n    input: [{payload: 1}]\n    expect: {filterd: 1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := flowrun("", "test", dir)
+	if code != 2 || !strings.Contains(out, test+`:4:14: tests[0].expect.filterd: unknown key "filterd"; did you mean "filtered"?`) {
+		t.Fatalf("invalid file: exit %d\n%s", code, out)
+	}
+	if code, _, errs := flowrun("", "test", t.TempDir()); code != 1 || !strings.Contains(errs, "no test files") {
+		t.Fatalf("no tests: exit %d\n%s", code, errs)
+	}
+	if code, _, errs := flowrun("", "test", "--format", "xml", dir); code != 2 || !strings.Contains(errs, "--format must be") {
+		t.Fatalf("bad flag: exit %d\n%s", code, errs)
+	}
+}
+
+func TestEval(t *testing.T) {
+	for _, c := range []struct {
+		stdin     string
+		args      []string
+		code      int
+		out, errs string
+	}{
+		{`{"a":2}` + "\n", []string{"payload.a * 21"}, 0, "42\n", ""},
+		{"", []string{"--payload", `{"id":12345678901234567890123,"p":1.50}`, `{"id": payload.id, "p": payload.p}`}, 0,
+			`{"id":12345678901234567890123,"p":1.50}` + "\n", ""},
+		{`{"a":1}` + "\n\n" + `{"a":"x"}` + "\n" + `{"a":3}` + "\n", []string{"payload.a * 2"}, 1, "2\n6\n",
+			"line 3: invalid operation: a string * an integer (1:11)\n | payload.a * 2\n | ..........^\n"},
+		{`{"a":1}` + "\n" + `{"a":4}` + "\n", []string{"--scope", "reduce", "--batch-key", `"k"`, `{"key": batch_key, "sum": sum(map(batch, .a))}`}, 0,
+			`{"key":"k","sum":5}` + "\n", ""},
+		{"", []string{"--payload", `{}`, "--key", "u1", "--meta", "region=eu", "--raw", `key + "@" + meta.region`}, 0, "u1@eu\n", ""},
+		{"", []string{"--payload", `{}`, "paylod.a"}, 2, "", "expression:1:1: unknown name paylod\n     | paylod.a\n     | ^\n"},
+		{"", []string{"--payload", `{}`, "batch"}, 2, "", "unknown name batch (batch and batch_key exist only in a batch stage's reduce)"},
+		{"not json\n", []string{"payload"}, 1, "", "line 1: decode json"},
+	} {
+		code, out, errs := flowrun(c.stdin, append([]string{"eval"}, c.args...)...)
+		if code != c.code || out != c.out || !strings.Contains(errs, c.errs) {
+			t.Errorf("eval %q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, code, out, errs, c.code, c.out, c.errs)
+		}
+	}
+}
