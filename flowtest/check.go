@@ -13,8 +13,7 @@ import (
 
 // condition is a compiled expect.conditions entry.
 type condition struct {
-	at   *Expect
-	idx  int
+	idx  int // in Expect.Conditions
 	prog *expression.Program
 }
 
@@ -40,7 +39,7 @@ func checkExpect(t *Test, f *compiler.Flow) ([]condition, diag.List) {
 		p, cds := compiler.CompileExpression(n, expression.MessageScope)
 		ds = append(ds, cds...)
 		if p != nil {
-			conds = append(conds, condition{at: &t.Expect, idx: i, prog: p})
+			conds = append(conds, condition{idx: i, prog: p})
 		}
 	}
 	return conds, ds

@@ -39,13 +39,14 @@ type Test struct {
 	Expect Expect
 }
 
-// Input is one message, the lines of a file (one message each), or a
-// wait on the virtual clock.
+// Input is one message (inline, or a whole file), the lines of a file
+// (one message each), or a wait on the virtual clock.
 type Input struct {
 	At      *dsl.Node
 	Payload *dsl.Node // nil when Raw or File is given
 	Raw     *string
 	File    string // resolved path; each line one message
+	RawFile string // resolved path; the whole file one message
 	Key     string
 	Topic   string
 	ID      string
@@ -92,7 +93,7 @@ type Count struct {
 var (
 	suiteKeys  = []string{"flow", "env", "tests"}
 	testKeys   = []string{"name", "env", "input", "expect"}
-	inputKeys  = []string{"payload", "raw", "file", "key", "meta", "topic", "id", "wait"}
+	inputKeys  = []string{"payload", "raw", "file", "raw_file", "key", "meta", "topic", "id", "wait"}
 	expectKeys = []string{"outputs", "dead_letter", "filtered", "nacked", "discarded", "conditions", "ordered"}
 	msgKeys    = []string{"payload", "raw", "key", "meta"}
 	deadKeys   = []string{"payload", "raw", "key", "meta", "error_stage", "error"}
@@ -247,8 +248,13 @@ func (p *parser) input(n *dsl.Node) *Input {
 		x.File = filepath.Join(p.dir, s)
 		given++
 	}
+	if v := n.Get("raw_file"); v != nil {
+		s, _ := p.str(v)
+		x.RawFile = filepath.Join(p.dir, s)
+		given++
+	}
 	if given != 1 {
-		p.errorf(n, "an input gives exactly one of payload, raw or file (or is a wait)")
+		p.errorf(n, "an input gives exactly one of payload, raw, file or raw_file (or is a wait)")
 	}
 	x.Key, _ = p.optStr(n.Get("key"))
 	x.Topic, _ = p.optStr(n.Get("topic"))

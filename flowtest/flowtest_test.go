@@ -241,3 +241,44 @@ tests:
 		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
 	}
 }
+
+func TestInputsFromFilesAndAFlowThatDoesNotCompile(t *testing.T) {
+	file := write(t, deadFlow, `tests:
+  - name: files
+    input:
+      - file: lines.jsonl
+      - raw_file: body.json
+        key: b
+    expect:
+      ordered: true
+      outputs:
+        sink:
+          - payload: {id: 1, total: 2}
+          - payload: {id: 2, total: 6}   # 1.5 * 4: a computed number is written shortest
+          - payload: {id: 3, total: 1}
+            key: b
+      filtered: 1
+`)
+	dir := filepath.Dir(file)
+	must(t, os.WriteFile(filepath.Join(dir, "lines.jsonl"), []byte("{\"id\":1,\"price\":1,\"qty\":2}\n\n{\"id\":2,\"price\":1.5,\"qty\":4}\n{\"id\":9,\"price\":1,\"qty\":0}\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "body.json"), []byte("{\n  \"id\": 3,\n  \"price\": 1,\n  \"qty\": 1\n}\n"), 0o644))
+	r, out := run(t, file)
+	if r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+
+	// A flow changed so that it no longer compiles fails its tests with
+	// the flow's own diagnostics (exit 1: the test file is fine).
+	must(t, os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(strings.Replace(deadFlow, "payload.qty > 0", "payload.qty >", 1)), 0o644))
+	r, out = run(t, file)
+	if r.ExitCode() != flowtest.ExitFailed || !strings.Contains(out, filepath.Join(dir, "f.yaml")+":5:") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -137,6 +137,13 @@ func (t *Test) messages(codec message.Codec) ([]step, diag.List) {
 			steps = append(steps, step{wait: x.Wait})
 		case x.Raw != nil:
 			steps = append(steps, step{msgs: []*message.Message{next(x, []byte(*x.Raw))}})
+		case x.RawFile != "":
+			raw, err := os.ReadFile(x.RawFile)
+			if err != nil {
+				ds.Add(x.At.Get("raw_file").Errorf("%v", err))
+				continue
+			}
+			steps = append(steps, step{msgs: []*message.Message{next(x, raw)}})
 		case x.Payload != nil:
 			raw, err := payloadBytes(x.Payload, codec)
 			if err != nil {
