@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/runtime"
 )
 
@@ -25,9 +26,9 @@ type watch struct {
 func (w *watch) Observe(e runtime.Event) {
 	w.mu.Lock()
 	switch {
-	case e.Kind == runtime.EventEnqueued && e.To == "processors":
+	case e.Kind == runtime.EventEnqueued && e.To == compiler.ProcessorsNodeID:
 		w.toProc += int64(e.Count)
-	case e.Kind == runtime.EventStageStop && e.Node == "processors":
+	case e.Kind == runtime.EventStageStop && e.Node == compiler.ProcessorsNodeID:
 		w.procDone += int64(e.Count)
 	case e.Kind == runtime.EventEnqueued && w.batchEdge != "" && e.To == w.batchEdge:
 		w.toBatch += int64(e.Count)
