@@ -282,3 +282,54 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Without a dead letter, failures are counted as the runtime settles
+// them: discarded when no redelivery can help, nacked otherwise.
+func TestNackedAndDiscardedCounts(t *testing.T) {
+	flow := strings.Replace(deadFlow, "dead_letter: {stdout: {}}\n", "", 1)
+	file := write(t, flow, `tests:
+  - name: a failing expression is discarded
+    input:
+      - payload: {id: 1, price: 2, qty: 1}
+      - payload: {id: 3, price: "free", qty: 1}
+      - raw: not json
+    expect:
+      outputs:
+        sink:
+          - payload: {id: 1, total: 2}
+      discarded: 2
+      nacked: 0
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
+
+// A test whose flow cannot get to a wait fails, in bounded real time,
+// saying why: here dedupe holds the second copy until the first is
+// delivered, and the first sits in a batch only a wait would flush.
+func TestAWaitThatCannotStartFailsTheTest(t *testing.T) {
+	file := write(t, `version: 1
+name: w
+source: {stdin: {}}
+concurrency: 1
+middleware:
+  - dedupe: {key: payload.id, ttl: 1m}
+stages:
+  - batch: {size: 10, timeout: 1h}
+sink: {stdout: {}}
+`, `tests:
+  - name: stuck
+    input:
+      - payload: {id: 1}
+      - payload: {id: 1}
+      - wait: 1h
+    expect: {filtered: 1}
+`)
+	r := flowtest.RunFiles(context.Background(), []string{file}, flowtest.Options{Timeout: time.Second})
+	var b bytes.Buffer
+	r.Text(&b)
+	if r.ExitCode() != flowtest.ExitFailed || !strings.Contains(b.String(), "a wait could not start within 1s") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), b.String())
+	}
+}

@@ -274,8 +274,11 @@ func execute(ctx context.Context, f *compiler.Flow, t *Test, steps []step, opts 
 	switch {
 	case res.err != nil:
 		return g, res.err
-	case errors.Is(feedErr, context.DeadlineExceeded) || res.sum.DrainTimeout || stop.Err() != nil:
-		return g, fmt.Errorf("the flow did not finish within %s of real time (a stage that waits for ever?)", timeout)
+	case errors.Is(feedErr, context.DeadlineExceeded):
+		return g, fmt.Errorf("a wait could not start within %s of real time: messages before it stayed in the processors "+
+			"(a middleware waiting for a message that only a later wait would flush from its batch?)", timeout)
+	case res.sum.DrainTimeout || stop.Err() != nil:
+		return g, fmt.Errorf("the flow did not finish within %s of real time (a stage that waits for ever, or a retry longer than --timeout?)", timeout)
 	case feedErr != nil:
 		return g, feedErr
 	}
