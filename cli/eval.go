@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -58,7 +60,12 @@ func evalCmd(args []string, io IO) int {
 	}
 	in := io.Stdin
 	if *payload != "" {
-		in = strings.NewReader(*payload)
+		var one bytes.Buffer // one document, even written over several lines
+		if err := json.Compact(&one, []byte(*payload)); err != nil {
+			fmt.Fprintln(io.Stderr, "flowrun eval: --payload:", err)
+			return ExitFailure
+		}
+		in = &one
 	}
 	failed, err := flowtest.Eval(p, in, io.Stdout, io.Stderr, opts)
 	if err != nil {

@@ -143,6 +143,8 @@ func TestEval(t *testing.T) {
 		{"", []string{"--payload", `{}`, "paylod.a"}, 2, "", "expression:1:1: unknown name paylod\n     | paylod.a\n     | ^\n"},
 		{"", []string{"--payload", `{}`, "batch"}, 2, "", "unknown name batch (batch and batch_key exist only in a batch stage's reduce)"},
 		{"not json\n", []string{"payload"}, 1, "", "line 1: decode json"},
+		{"", []string{"--payload", "{\n  \"a\": 1.50\n}", "payload.a"}, 0, "1.50\n", ""},
+		{"", []string{"--payload", "{", "payload"}, 1, "", "--payload: unexpected end of JSON input"},
 	} {
 		code, out, errs := flowrun(c.stdin, append([]string{"eval"}, c.args...)...)
 		if code != c.code || out != c.out || !strings.Contains(errs, c.errs) {
