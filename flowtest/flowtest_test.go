@@ -246,6 +246,7 @@ func TestInputsFromFilesAndAFlowThatDoesNotCompile(t *testing.T) {
 	file := write(t, deadFlow, `tests:
   - name: files
     input:
+      - file: empty.jsonl
       - file: lines.jsonl
       - raw_file: body.json
         key: b
@@ -261,6 +262,7 @@ func TestInputsFromFilesAndAFlowThatDoesNotCompile(t *testing.T) {
 `)
 	dir := filepath.Dir(file)
 	must(t, os.WriteFile(filepath.Join(dir, "lines.jsonl"), []byte("{\"id\":1,\"price\":1,\"qty\":2}\n\n{\"id\":2,\"price\":1.5,\"qty\":4}\n{\"id\":9,\"price\":1,\"qty\":0}\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "empty.jsonl"), nil, 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "body.json"), []byte("{\n  \"id\": 3,\n  \"price\": 1,\n  \"qty\": 1\n}\n"), 0o644))
 	r, out := run(t, file)
 	if r.ExitCode() != flowtest.ExitPassed {

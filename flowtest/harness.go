@@ -79,7 +79,7 @@ func runTest(ctx context.Context, s *Suite, t *Test, opts Options) *Result {
 		r.Failures, r.Invalid = ds, true
 		return r
 	}
-	g, err := execute(ctx, flow, t, msgs, opts)
+	g, err := execute(ctx, flow, msgs, opts)
 	r.Got = g
 	if err != nil {
 		r.Failures.Add(t.At.Errorf("%v", err))
@@ -114,8 +114,9 @@ func compileFlow(file string, env map[string]string) (*compiler.Flow, diag.List)
 
 // step is what the test does next: queue messages, or wait.
 type step struct {
-	msgs []*message.Message
-	wait time.Duration
+	msgs   []*message.Message
+	wait   time.Duration
+	isWait bool
 }
 
 // messages builds the test's input messages, encoded with the source's codec.
@@ -134,7 +135,7 @@ func (t *Test) messages(codec message.Codec) ([]step, diag.List) {
 	for _, x := range t.Input {
 		switch {
 		case x.IsWait:
-			steps = append(steps, step{wait: x.Wait})
+			steps = append(steps, step{wait: x.Wait, isWait: true})
 		case x.Raw != nil:
 			steps = append(steps, step{msgs: []*message.Message{next(x, []byte(*x.Raw))}})
 		case x.RawFile != "":
@@ -198,7 +199,7 @@ func fileLines(path string, codec message.Codec) ([][]byte, error) {
 
 // execute runs the flow's graph on the test's messages with in-memory
 // connectors and a virtual clock.
-func execute(ctx context.Context, f *compiler.Flow, t *Test, steps []step, opts Options) (*Got, error) {
+func execute(ctx context.Context, f *compiler.Flow, steps []step, opts Options) (*Got, error) {
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -251,8 +252,10 @@ func execute(ctx context.Context, f *compiler.Flow, t *Test, steps []step, opts 
 	}()
 	var feedErr error
 	for _, st := range steps {
-		if st.msgs != nil {
-			src.add(st.msgs...)
+		if !st.isWait {
+			if len(st.msgs) > 0 { // an empty file gives none; add() alone would end the input
+				src.add(st.msgs...)
+			}
 			continue
 		}
 		if feedErr = w.idle(stop, done); feedErr != nil {
