@@ -58,8 +58,13 @@ func (b *batcher) run() {
 	}()
 	timer := b.p.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	added := -1 // messages of the chunk just taken; -1: none
 	for {
 		b.resetTimer(timer)
+		if added >= 0 { // stop once its batches' timeout is set: a virtual clock may move now
+			b.p.emit(Event{Kind: EventStageStop, Node: b.name, Count: added})
+			added = -1
+		}
 		select {
 		case c, ok := <-b.in.ch:
 			if !ok {
@@ -73,7 +78,7 @@ func (b *batcher) run() {
 			for _, m := range c.msgs {
 				b.add(m)
 			}
-			b.p.emit(Event{Kind: EventStageStop, Node: b.name, Count: len(c.msgs)})
+			added = len(c.msgs)
 		case now := <-timer.C():
 			for len(b.pending) > 0 && !b.pending[0].deadline.After(now) {
 				b.flush(b.pending[0])
