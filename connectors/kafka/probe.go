@@ -3,16 +3,15 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/connectors/internal/tlsconf"
 )
 
 // probe connects to one broker step by step (resolve, TCP, TLS, SASL)
@@ -76,19 +75,8 @@ func open(addr string, sc *sarama.Config) error {
 
 // tlsProblem explains a failed TLS handshake.
 func tlsProblem(addr, name string, err error) error {
-	var unknown x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var header tls.RecordHeaderError
-	switch {
-	case errors.As(err, &unknown):
-		return fmt.Errorf("TLS failure: broker %s has a certificate signed by an authority flowrun does not trust (%w); set tls.ca_file to the PEM of the CA that signed it", addr, err)
-	case errors.As(err, &hostname):
-		return fmt.Errorf("TLS failure: broker %s has a certificate that is not valid for %q (%w); connect by a name it holds or set tls.server_name", addr, name, err)
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return fmt.Errorf("TLS failure: broker %s has a certificate that is expired or not yet valid (%w); the broker needs a renewed certificate (or check this machine's clock)", addr, err)
-	case errors.As(err, &header), errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("TLS failure: broker %s does not speak TLS on this port (%w); remove tls or use the broker's TLS listener", addr, err)
+	if p := tlsconf.Problem("broker", addr, name, err); p != nil {
+		return p
 	}
 	return fmt.Errorf("TLS failure with broker %s: %w", addr, err)
 }

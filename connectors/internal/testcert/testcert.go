@@ -18,11 +18,13 @@ import (
 	"time"
 )
 
-// Files are the PEM files of one CA and the server certificate it signed.
+// Files are the PEM files of one CA and the server and client
+// certificates it signed.
 type Files struct {
-	CA         string // the CA's certificate: what clients trust
-	Cert, Key  string // the server's certificate and private key
-	ServerName string // the name the certificate holds besides 127.0.0.1
+	CA                    string // the CA's certificate: what clients trust
+	Cert, Key             string // the server's certificate and private key
+	ServerName            string // the name the certificate holds besides 127.0.0.1
+	ClientCert, ClientKey string // a client certificate (CN "flowrun"), for mutual TLS
 }
 
 // Options vary the server certificate.
@@ -30,8 +32,8 @@ type Options struct {
 	Expired bool // valid until an hour ago
 }
 
-// New writes a fresh CA and a server certificate for 127.0.0.1 and
-// "localhost" into a temporary directory.
+// New writes a fresh CA, a server certificate for 127.0.0.1 and
+// "localhost" and a client certificate into a temporary directory.
 func New(t testing.TB, opts Options) Files {
 	t.Helper()
 	dir := t.TempDir()
@@ -65,15 +67,32 @@ func New(t testing.TB, opts Options) Files {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := Files{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server-key.pem"), ServerName: "localhost"}
-	write(t, f.CA, "CERTIFICATE", caDER)
-	write(t, f.Cert, "CERTIFICATE", srvDER)
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	cliKey := newKey(t)
+	cliTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "flowrun"},
+		NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cliDER, err := x509.CreateCertificate(rand.Reader, cliTmpl, ca, &cliKey.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, f.Key, "EC PRIVATE KEY", keyDER)
+	f := Files{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server-key.pem"), ServerName: "localhost",
+		ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem")}
+	write(t, f.CA, "CERTIFICATE", caDER)
+	write(t, f.Cert, "CERTIFICATE", srvDER)
+	writeKey(t, f.Key, srvKey)
+	write(t, f.ClientCert, "CERTIFICATE", cliDER)
+	writeKey(t, f.ClientKey, cliKey)
 	return f
+}
+
+func writeKey(t testing.TB, path string, k *ecdsa.PrivateKey) {
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, "EC PRIVATE KEY", der)
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {

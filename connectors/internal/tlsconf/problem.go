@@ -1,0 +1,47 @@
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Problem explains a failed TLS handshake with who (e.g. "broker",
+// "NATS server") at addr, which was asked for the certificate of name,
+// in words that say what to change. It returns nil when err is not a
+// TLS failure, so a caller can try its other explanations.
+func Problem(who, addr, name string, err error) error {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var header tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Errorf("TLS failure: %s %s has a certificate signed by an authority flowrun does not trust (%w); set tls.ca_file to the PEM of the CA that signed it", who, addr, err)
+	case errors.As(err, &hostname):
+		return fmt.Errorf("TLS failure: %s %s has a certificate that is not valid for %q (%w); connect by a name it holds or set tls.server_name", who, addr, name, err)
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return fmt.Errorf("TLS failure: %s %s has a certificate that is expired or not yet valid (%w); the %s needs a renewed certificate (or check this machine's clock)", who, addr, err, who)
+	case errors.As(err, &header), errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("TLS failure: %s %s does not speak TLS on this port (%w); remove tls or use the %s's TLS listener", who, addr, err, who)
+	case clientCertRefused(err):
+		return fmt.Errorf("TLS failure: %s %s refused flowrun's client certificate, or wants one and got none (%w); set tls.cert_file and tls.key_file to a certificate signed by a CA the %s trusts", who, addr, err, who)
+	}
+	return nil
+}
+
+// clientCertRefused reports the alerts a server sends when mutual TLS
+// fails. crypto/tls keeps the received alert's type unexported, so its
+// text is all there is to match.
+func clientCertRefused(err error) bool {
+	s := err.Error()
+	for _, alert := range []string{"tls: certificate required", "tls: bad certificate", "tls: unknown certificate authority", "tls: unknown certificate", "tls: expired certificate"} {
+		if strings.Contains(s, "remote error: "+alert) {
+			return true
+		}
+	}
+	return false
+}
