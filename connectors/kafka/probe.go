@@ -42,7 +42,7 @@ func probe(ctx context.Context, addr string, sc *sarama.Config) error {
 		err := tconn.HandshakeContext(ctx)
 		tconn.Close()
 		if err != nil {
-			return tlsProblem(addr, tc.ServerName, err)
+			return tlsProblem(addr, tc, err)
 		}
 	} else {
 		conn.Close()
@@ -74,8 +74,8 @@ func open(addr string, sc *sarama.Config) error {
 }
 
 // tlsProblem explains a failed TLS handshake.
-func tlsProblem(addr, name string, err error) error {
-	if p := tlsconf.Problem("broker", addr, name, err); p != nil {
+func tlsProblem(addr string, tc *tls.Config, err error) error {
+	if p := tlsconf.Problem("broker", addr, tc, err); p != nil {
 		return p
 	}
 	return fmt.Errorf("TLS failure with broker %s: %w", addr, err)

@@ -5,15 +5,23 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 )
 
 // Problem explains a failed TLS handshake with who (e.g. "broker",
-// "NATS server") at addr, which was asked for the certificate of name,
-// in words that say what to change. It returns nil when err is not a
-// TLS failure, so a caller can try its other explanations.
-func Problem(who, addr, name string, err error) error {
+// "NATS server") at addr, reached with tc, in words that say what to
+// change. It returns nil when err is not a TLS failure, so a caller can
+// try its other explanations.
+func Problem(who, addr string, tc *tls.Config, err error) error {
+	name := ""
+	if tc != nil {
+		name = tc.ServerName
+	}
+	if name == "" {
+		name, _, _ = net.SplitHostPort(addr)
+	}
 	var unknown x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
@@ -28,9 +36,19 @@ func Problem(who, addr, name string, err error) error {
 	case errors.As(err, &header), errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("TLS failure: %s %s does not speak TLS on this port (%w); remove tls or use the %s's TLS listener", who, addr, err, who)
 	case clientCertRefused(err):
-		return fmt.Errorf("TLS failure: %s %s refused flowrun's client certificate, or wants one and got none (%w); set tls.cert_file and tls.key_file to a certificate signed by a CA the %s trusts", who, addr, err, who)
+		return ClientCertProblem(who, addr, tc, err)
 	}
 	return nil
+}
+
+// ClientCertProblem explains a server that refused mutual TLS: it got
+// no client certificate, or one it does not trust. Clients whose
+// server just hangs up after the handshake (TLS 1.3) call it directly.
+func ClientCertProblem(who, addr string, tc *tls.Config, err error) error {
+	if tc == nil || len(tc.Certificates) == 0 {
+		return fmt.Errorf("TLS failure: %s %s wants a client certificate and got none (%w); set tls.cert_file and tls.key_file", who, addr, err)
+	}
+	return fmt.Errorf("TLS failure: %s %s refused flowrun's client certificate (%w); tls.cert_file must be signed by a CA the %s trusts", who, addr, err, who)
 }
 
 // clientCertRefused reports the alerts a server sends when mutual TLS

@@ -125,8 +125,9 @@ func TestProblemNamesEachHandshakeFailure(t *testing.T) {
 		{"name mismatch", good, client(certs, registry.Config{"server_name": "db.example.com"}), `TLS failure: NATS server ` + good + ` has a certificate that is not valid for "db.example.com"`},
 		{"expired", old, client(expired, nil), "TLS failure: NATS server " + old + " has a certificate that is expired or not yet valid"},
 		{"plaintext port", plain, client(certs, nil), "TLS failure: NATS server " + plain + " does not speak TLS on this port"},
-		{"no client certificate", mutual, client(certs, nil), "TLS failure: NATS server " + mutual + " refused flowrun's client certificate, or wants one and got none"},
-		{"client certificate of another CA", mutual, client(certs, registry.Config{"cert_file": other.ClientCert, "key_file": other.ClientKey}), "refused flowrun's client certificate"},
+		{"no client certificate", mutual, client(certs, nil), "TLS failure: NATS server " + mutual + " wants a client certificate and got none"},
+		{"client certificate of another CA", mutual, client(certs, registry.Config{"cert_file": other.ClientCert, "key_file": other.ClientKey}),
+			"TLS failure: NATS server " + mutual + " refused flowrun's client certificate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -140,18 +141,13 @@ func TestProblemNamesEachHandshakeFailure(t *testing.T) {
 			if err == nil {
 				t.Fatal("the handshake worked")
 			}
-			host, _, _ := net.SplitHostPort(c.addr)
-			name := c.tc.ServerName
-			if name == "" {
-				name = host
-			}
-			p := Problem("NATS server", c.addr, name, err)
+			p := Problem("NATS server", c.addr, c.tc, err)
 			if p == nil || !strings.Contains(p.Error(), c.want) || !errors.Is(p, err) {
 				t.Fatalf("Problem(%v) = %v, want %q wrapping the cause", err, p, c.want)
 			}
 		})
 	}
-	if p := Problem("NATS server", "x:1", "x", errors.New("authorization violation")); p != nil {
+	if p := Problem("NATS server", "x:1", nil, errors.New("authorization violation")); p != nil {
 		t.Fatalf("a non-TLS error became %v", p)
 	}
 }
