@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/flowrun/flowrun/registry"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -15,7 +16,15 @@ import (
 // creating nothing.
 func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	logger := env.LoggerOrDiscard()
-	nc, err := connect(cfg, env, logger)
+	refused := make(chan error, 1)
+	nc, err := connect(ctx, cfg, env, logger, func(err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			select {
+			case refused <- err:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -24,7 +33,8 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.AccountInfo(ctx); err != nil {
+	ask := func(call func(context.Context) error) error { return permitted(ctx, cfg, refused, call) }
+	if err := ask(func(ctx context.Context) error { _, err := js.AccountInfo(ctx); return err }); err != nil {
 		return fmt.Errorf("NATS at %s: %w", serverURL(cfg), jsHint(err))
 	}
 	name, subject := cfg.String("stream"), cfg.String("subject")
@@ -32,7 +42,8 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 		return fmt.Errorf("stream: no stream to read; set stream")
 	}
 	if name != "" {
-		st, err := js.Stream(ctx, name)
+		var st jetstream.Stream
+		err := ask(func(ctx context.Context) (err error) { st, err = js.Stream(ctx, name); return err })
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound) && cfg.Bool("create") && subject != "":
 			logger.Info("nats stream does not exist yet; it will be created", "stream", name, "subject", subject)
@@ -51,7 +62,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 		}
 		return nil
 	}
-	if _, err := js.StreamNameBySubject(ctx, subject); err != nil {
+	if err := ask(func(ctx context.Context) error { _, err := js.StreamNameBySubject(ctx, subject); return err }); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("no stream on %s captures subject %q; create one, or set stream (with create: true)", serverURL(cfg), subject)
 		}
@@ -85,4 +96,27 @@ func splitTokens(subject string) []string {
 		}
 	}
 	return out
+}
+
+// permitted runs one JetStream API call. A server that refuses the
+// user the API's subject answers with an asynchronous error, not a
+// reply: that error ends the call as an authorization failure instead
+// of a timeout.
+func permitted(ctx context.Context, cfg registry.Config, refused <-chan error, call func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case err := <-refused:
+		cancel()
+		<-done
+		who := "this connection"
+		if u := cfg.String("user"); u != "" {
+			who = fmt.Sprintf("user %q", u)
+		}
+		return fmt.Errorf("authorization failure: %s may not use JetStream's API (%w); the server's permissions for it must allow publish on $JS.API.> and subscribe on _INBOX.>", who, err)
+	}
 }

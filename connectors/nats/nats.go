@@ -58,18 +58,15 @@ func init() {
 			if cfg.String("stream") == "" {
 				return registry.At(fmt.Errorf("the source needs the stream to read; set stream"), "stream")
 			}
-			return nil
+			return validateSecurity(cfg)
 		},
+		ValidateSink: validateSecurity,
 	})
 }
 
 var connFields = []registry.Field{
 	{Name: "url", Type: registry.String,
 		Doc: "server URL(s), comma-separated (default: $NATS_URL, else " + defaultURL + ")"},
-	{Name: "user", Type: registry.String, Doc: "user name, e.g. \"${NATS_USER}\""},
-	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${NATS_PASSWORD}\""},
-	{Name: "token", Type: registry.String, Secret: true, Doc: "authentication token, e.g. \"${NATS_TOKEN}\""},
-	{Name: "credentials", Type: registry.String, Doc: "path of a .creds file (JWT and NKey seed)"},
 	{Name: "connect_timeout", Type: registry.Duration, Default: 5 * time.Second, Min: registry.F(0.001),
 		Doc: "how long the first connection may take; later reconnects retry forever"},
 	{Name: "stream", Type: registry.String, Target: true,
@@ -78,7 +75,7 @@ var connFields = []registry.Field{
 		Doc: "create the stream (file storage, capturing subject) when it does not exist"},
 }
 
-var sourceFields = append(append([]registry.Field{}, connFields...),
+var sourceFields = append(append(append([]registry.Field{}, connFields...), securityFields...),
 	registry.Field{Name: "subject", Type: registry.String, Target: true,
 		Doc: "only messages on this subject (wildcards allowed); default: all of the stream. Also the stream's subject when it is created"},
 	registry.Field{Name: "durable", Type: registry.String,
@@ -93,7 +90,7 @@ var sourceFields = append(append([]registry.Field{}, connFields...),
 		Doc: "most messages out and unacknowledged (default: the flow's in-flight limit, concurrency x max_demand plus batches)"},
 )
 
-var sinkFields = append(append([]registry.Field{}, connFields...),
+var sinkFields = append(append(append([]registry.Field{}, connFields...), securityFields...),
 	registry.Field{Name: "subject", Type: registry.String, Target: true, Required: true,
 		Doc: "the subject to publish to; a stream must capture it (see stream and create)"},
 	registry.Field{Name: "max_pending", Type: registry.Int, Default: 4096, Min: registry.F(1),
@@ -113,9 +110,14 @@ func serverURL(cfg registry.Config) string {
 }
 
 // connect opens a connection that reconnects forever: a restarting
-// server causes waiting (backpressure), never a failed flow.
-func connect(cfg registry.Config, env registry.Env, logger *slog.Logger) (*nats.Conn, error) {
+// server causes waiting (backpressure), never a failed flow. onErr, when
+// set, also gets the server's asynchronous errors (a refused subject).
+func connect(ctx context.Context, cfg registry.Config, env registry.Env, logger *slog.Logger, onErr func(error)) (*nats.Conn, error) {
 	url := serverURL(cfg)
+	sec, err := readSecurity(cfg)
+	if err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{
 		nats.Name("flowrun-" + env.Flow + "-" + env.Role),
 		nats.Timeout(cfg.Duration("connect_timeout")),
@@ -123,29 +125,25 @@ func connect(cfg registry.Config, env registry.Env, logger *slog.Logger) (*nats.
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed on purpose
-				logger.Warn("nats disconnected; reconnecting", "url", url, "err", err)
+				logger.Warn("nats disconnected; reconnecting", "servers", strings.Join(hosts(url), ","), "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected", "url", url) }),
+		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected", "servers", strings.Join(hosts(url), ",")) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			logger.Error("nats error", "url", url, "err", err)
+			logger.Error("nats error", "servers", strings.Join(hosts(url), ","), "err", err)
+			if onErr != nil {
+				onErr(err)
+			}
 		}),
 	}
-	if cfg.Duration("connect_timeout") <= 0 {
-		opts[1] = nats.Timeout(5 * time.Second)
+	timeout := cfg.Duration("connect_timeout")
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+		opts[1] = nats.Timeout(timeout)
 	}
-	if u := cfg.String("user"); u != "" {
-		opts = append(opts, nats.UserInfo(u, cfg.String("password")))
-	}
-	if t := cfg.String("token"); t != "" {
-		opts = append(opts, nats.Token(t))
-	}
-	if c := cfg.String("credentials"); c != "" {
-		opts = append(opts, nats.UserCredentials(c))
-	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts, sec.opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach NATS at %s: %w; is nats-server running with JetStream (-js)?", url, err)
+		return nil, explain(ctx, url, sec, timeout, err)
 	}
 	return nc, nil
 }

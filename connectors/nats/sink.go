@@ -39,7 +39,7 @@ func newSink(ctx context.Context, cfg registry.Config, env registry.Env) (*sink,
 		return nil, fmt.Errorf("subject: no subject to publish to; set subject")
 	}
 	logger := env.LoggerOrDiscard().With("connector", "nats", "subject", subject, "role", env.Role)
-	nc, err := connect(cfg, env, logger)
+	nc, err := connect(ctx, cfg, env, logger, nil)
 	if err != nil {
 		return nil, err
 	}

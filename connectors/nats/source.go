@@ -61,7 +61,7 @@ func newSource(ctx context.Context, cfg registry.Config, env registry.Env) (*sou
 		return nil, fmt.Errorf("durable: no consumer name; set durable (or give the flow a name)")
 	}
 	logger := env.LoggerOrDiscard().With("connector", "nats", "stream", cfg.String("stream"), "durable", durable)
-	nc, err := connect(cfg, env, logger)
+	nc, err := connect(ctx, cfg, env, logger, nil)
 	if err != nil {
 		return nil, err
 	}
