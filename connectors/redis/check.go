@@ -17,6 +17,14 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	defer client.Close()
 	stream := cfg.String("stream")
 	kind, err := client.Type(ctx, stream).Result()
+	if commandRefused(err) {
+		// A user allowed only the stream commands may still work.
+		env.LoggerOrDiscard().Warn("redis: the user's ACL refuses TYPE, so --connect cannot look at the stream", "stream", stream, "err", err)
+		return nil
+	}
+	if p := noperm(client.Options(), fmt.Sprintf("use key %q", stream), err); p != nil {
+		return p
+	}
 	if err != nil {
 		return fmt.Errorf("redis: looking at key %q: %w", stream, err)
 	}
@@ -36,6 +44,13 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 		group = env.Flow
 	}
 	groups, err := client.XInfoGroups(ctx, stream).Result()
+	if commandRefused(err) {
+		env.LoggerOrDiscard().Warn("redis: the user's ACL refuses XINFO, so --connect cannot look at the group", "stream", stream, "err", err)
+		return nil
+	}
+	if p := noperm(client.Options(), fmt.Sprintf("read the groups of stream %q (XINFO GROUPS)", stream), err); p != nil {
+		return p
+	}
 	if err != nil {
 		return fmt.Errorf("redis: groups of stream %q: %w", stream, err)
 	}

@@ -29,13 +29,16 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/flowrun/flowrun/connectors/internal/resend"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/flowrun/flowrun/connectors/internal/inflight"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
+	"github.com/flowrun/flowrun/connectors/internal/tlsconf"
 	"github.com/flowrun/flowrun/registry"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -68,8 +71,9 @@ func init() {
 var connFields = []registry.Field{
 	{Name: "url", Type: registry.String,
 		Doc: "redis://[user:password@]host:port/db or rediss:// for TLS (default: $REDIS_URL, else " + defaultURL + ")"},
-	{Name: "username", Type: registry.String, Doc: "ACL user name, e.g. \"${REDIS_USER}\" (overrides the url's)"},
-	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${REDIS_PASSWORD}\" (overrides the url's)"},
+	{Name: "username", Type: registry.String, Doc: "ACL user name, e.g. \"${REDIS_USER}\" (overrides the url's; default: the default user)"},
+	{Name: "password", Type: registry.String, Secret: true, Doc: "password of the ACL user (or of requirepass), e.g. \"${file:/run/secrets/redis-password}\" (overrides the url's)"},
+	tlsconf.Field("server"),
 	{Name: "stream", Type: registry.String, Target: true, Required: true, Doc: "the stream (key) to read or append to"},
 }
 
@@ -98,7 +102,9 @@ var sinkFields = append(append([]registry.Field{}, connFields...),
 	resend.Field,
 )
 
-// options builds go-redis options from url, username and password.
+// options builds go-redis options from url, username, password and
+// tls. A tls object turns TLS on whatever the url's scheme; rediss://
+// alone trusts the system's certificate authorities.
 func options(cfg registry.Config) (*goredis.Options, error) {
 	url := strings.TrimSpace(cfg.String("url"))
 	if url == "" {
@@ -117,6 +123,16 @@ func options(cfg registry.Config) (*goredis.Options, error) {
 	if p := cfg.String("password"); p != "" {
 		opts.Password = p
 	}
+	tc, err := tlsconf.FromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(opts.Addr)
+		}
+		opts.TLSConfig = tc
+	}
 	opts.DialTimeout = 5 * time.Second
 	// Commands fail fast while the server is down; the source and sink
 	// retry with backoff, so a restart means waiting, not failing.
@@ -133,14 +149,18 @@ func dial(ctx context.Context, cfg registry.Config) (*goredis.Client, error) {
 	client := goredis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w; is redis-server running there?", opts.Addr, err)
+		return nil, explain(opts, err)
 	}
 	return client, nil
 }
 
-// validateURL checks the url when one is given.
+// validateURL checks the url and the tls files when given.
 func validateURL(cfg registry.Config) error {
 	if _, err := options(cfg); err != nil {
+		var at *registry.PathError
+		if errors.As(err, &at) {
+			return err
+		}
 		return registry.At(err, "url")
 	}
 	return nil

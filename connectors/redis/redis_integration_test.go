@@ -116,7 +116,7 @@ func TestCheck(t *testing.T) {
 		raw  map[string]any
 		want string
 	}{
-		{map[string]any{"stream": "s", "url": "redis://127.0.0.1:1/0"}, "cannot reach Redis at 127.0.0.1:1"},
+		{map[string]any{"stream": "s", "url": "redis://127.0.0.1:1/0"}, "cannot connect to Redis server 127.0.0.1:1"},
 		{map[string]any{"stream": key}, "holds a string, not a stream"},
 		{map[string]any{"stream": "fresh-" + uuid.NewString()}, ""},
 	} {
