@@ -35,7 +35,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	}
 	ask := func(call func(context.Context) error) error { return permitted(ctx, cfg, refused, call) }
 	if err := ask(func(ctx context.Context) error { _, err := js.AccountInfo(ctx); return err }); err != nil {
-		return fmt.Errorf("NATS at %s: %w", serverURL(cfg), jsHint(err))
+		return fmt.Errorf("NATS at %s: %w", shown(cfg), jsHint(err))
 	}
 	name, subject := cfg.String("stream"), cfg.String("subject")
 	if env.Role == "source" && name == "" {
@@ -49,7 +49,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 			logger.Info("nats stream does not exist yet; it will be created", "stream", name, "subject", subject)
 			return nil
 		case errors.Is(err, jetstream.ErrStreamNotFound):
-			return fmt.Errorf("stream %q does not exist on %s; create it or set create: true (with a subject)", name, serverURL(cfg))
+			return fmt.Errorf("stream %q does not exist on %s; create it or set create: true (with a subject)", name, shown(cfg))
 		case err != nil:
 			return fmt.Errorf("stream %q: %w", name, err)
 		}
@@ -64,7 +64,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	}
 	if err := ask(func(ctx context.Context) error { _, err := js.StreamNameBySubject(ctx, subject); return err }); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("no stream on %s captures subject %q; create one, or set stream (with create: true)", serverURL(cfg), subject)
+			return fmt.Errorf("no stream on %s captures subject %q; create one, or set stream (with create: true)", shown(cfg), subject)
 		}
 		return fmt.Errorf("subject %q: %w", subject, err)
 	}

@@ -79,7 +79,7 @@ func TestCheckReachesServerAndStream(t *testing.T) {
 	}{
 		{"server down", "source", "cannot connect to NATS server 127.0.0.1:1", map[string]any{"url": "nats://127.0.0.1:1", "stream": name, "connect_timeout": time.Second}, spec.SourceFields},
 		{"no stream, no create", "source", `stream "` + name + `" does not exist`, map[string]any{"stream": name, "create": false}, spec.SourceFields},
-		{"no stream captures the subject", "sink", `no stream on nats://127.0.0.1:4222 captures subject "` + name + `.x"`, map[string]any{"subject": name + ".x"}, spec.SinkFields},
+		{"no stream captures the subject", "sink", `no stream on 127.0.0.1:4222 captures subject "` + name + `.x"`, map[string]any{"subject": name + ".x"}, spec.SinkFields},
 	} {
 		err := spec.Check(ctx, cfg(c.fields, c.raw), env(c.role))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

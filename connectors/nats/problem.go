@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/connectors/internal/tlsconf"
+	"github.com/flowrun/flowrun/registry"
 	"github.com/nats-io/nats.go"
 )
 
@@ -100,3 +101,6 @@ func hosts(servers string) []string {
 	}
 	return out
 }
+
+// shown is how messages name the configured servers.
+func shown(cfg registry.Config) string { return strings.Join(hosts(serverURL(cfg)), ",") }
