@@ -75,7 +75,7 @@ func open(addr string, sc *sarama.Config) error {
 
 // tlsProblem explains a failed TLS handshake.
 func tlsProblem(addr string, tc *tls.Config, err error) error {
-	if p := tlsconf.Problem("broker", addr, tc, err); p != nil {
+	if p := tlsconf.Explain("broker", addr, tc, err); p != nil {
 		return p
 	}
 	return fmt.Errorf("TLS failure with broker %s: %w", addr, err)

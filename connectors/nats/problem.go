@@ -24,7 +24,7 @@ func explain(ctx context.Context, servers string, sec *security, timeout time.Du
 	if len(addrs) > 0 {
 		first = addrs[0]
 	}
-	if p := tlsconf.Problem("NATS server", first, sec.tls, err); p != nil {
+	if p := tlsconf.Explain("NATS server", first, sec.tls, err); p != nil {
 		return p
 	}
 	var dns *net.DNSError

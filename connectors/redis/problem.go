@@ -17,7 +17,7 @@ import (
 // cannot resolve, cannot connect, TLS failure, authentication failure.
 func explain(opts *goredis.Options, err error) error {
 	addr := opts.Addr
-	if p := tlsconf.Problem("Redis server", addr, opts.TLSConfig, err); p != nil {
+	if p := tlsconf.Explain("Redis server", addr, opts.TLSConfig, err); p != nil {
 		return p
 	}
 	var dns *net.DNSError

@@ -141,13 +141,22 @@ func TestProblemNamesEachHandshakeFailure(t *testing.T) {
 			if err == nil {
 				t.Fatal("the handshake worked")
 			}
-			p := Problem("NATS server", c.addr, c.tc, err)
+			p := Explain("NATS server", c.addr, c.tc, err)
 			if p == nil || !strings.Contains(p.Error(), c.want) || !errors.Is(p, err) {
-				t.Fatalf("Problem(%v) = %v, want %q wrapping the cause", err, p, c.want)
+				t.Fatalf("Explain(%v) = %v, want %q wrapping the cause", err, p, c.want)
+			}
+			// Problem, without the client's tls.Config, words a refused
+			// client certificate for both cases at once.
+			want := c.want
+			if strings.Contains(c.name, "client certificate") {
+				want = "TLS failure: NATS server " + c.addr + " refused flowrun's client certificate, or wants one and got none"
+			}
+			if p := Problem("NATS server", c.addr, c.tc.ServerName, err); p == nil || !strings.Contains(p.Error(), want) || !errors.Is(p, err) {
+				t.Fatalf("Problem(%v) = %v, want %q wrapping the cause", err, p, want)
 			}
 		})
 	}
-	if p := Problem("NATS server", "x:1", nil, errors.New("authorization violation")); p != nil {
+	if p := Explain("NATS server", "x:1", nil, errors.New("authorization violation")); p != nil {
 		t.Fatalf("a non-TLS error became %v", p)
 	}
 }
