@@ -117,7 +117,7 @@ func TestSecuredCheck(t *testing.T) {
 	}
 	noCert := map[string]any{"ca_file": s.certs.CA}
 	otherCert := map[string]any{"ca_file": s.certs.CA, "cert_file": other.ClientCert, "key_file": other.ClientKey}
-	plain := "127.0.0.1:4222" // the machine's nats-server, without TLS or auth
+	plain := startNATS(t, "") // without TLS or auth
 	cases := []struct {
 		name string
 		cfg  map[string]any

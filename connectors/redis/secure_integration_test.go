@@ -60,7 +60,7 @@ func TestSecuredCheck(t *testing.T) {
 		return m
 	}
 	narrow := with("username", "narrow")
-	const plain = "127.0.0.1:6379" // the machine's redis, without TLS
+	plain := startPlainRedis(t)
 	cases := []struct {
 		name, role, stream string
 		cfg                map[string]any

@@ -57,12 +57,41 @@ user default off
 user alice on ">%s" ~* &* +@all
 user narrow on ">%s" ~allowed* +@all
 `, port, s.certs.Cert, s.certs.Key, s.certs.CA, dir, alicePassword, alicePassword)
-	path := filepath.Join(dir, "redis.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	s.passwordFile = filepath.Join(dir, "redis-password")
 	if err := os.WriteFile(s.passwordFile, []byte(alicePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startRedis(t, dir, conf)
+	return s
+}
+
+// freeAddr is a local port nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// tlsConf is the tls object of a connector that trusts the test CA and
+// presents the client certificate.
+func (s *securedRedis) tlsConf() map[string]any {
+	return map[string]any{"ca_file": s.certs.CA, "cert_file": s.certs.ClientCert, "key_file": s.certs.ClientKey}
+}
+
+// alice is the connector settings of user alice over mutual TLS.
+func (s *securedRedis) alice() map[string]any {
+	return map[string]any{"url": "redis://" + s.addr, "username": "alice", "password": alicePassword, "tls": s.tlsConf()}
+}
+
+// startRedis runs redis-server with conf (in dir) until the test ends,
+// and returns once it accepts connections.
+func startRedis(t *testing.T, dir, conf string) {
+	t.Helper()
+	path := filepath.Join(dir, "redis.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(redisServerBin(t), path)
@@ -107,26 +136,14 @@ user narrow on ">%s" ~allowed* +@all
 	case <-time.After(30 * time.Second):
 		t.Fatal("redis-server was not ready within 30s")
 	}
-	return s
 }
 
-// freeAddr is a local port nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// tlsConf is the tls object of a connector that trusts the test CA and
-// presents the client certificate.
-func (s *securedRedis) tlsConf() map[string]any {
-	return map[string]any{"ca_file": s.certs.CA, "cert_file": s.certs.ClientCert, "key_file": s.certs.ClientKey}
-}
-
-// alice is the connector settings of user alice over mutual TLS.
-func (s *securedRedis) alice() map[string]any {
-	return map[string]any{"url": "redis://" + s.addr, "username": "alice", "password": alicePassword, "tls": s.tlsConf()}
+// startPlainRedis is a redis-server of the test's own without TLS or
+// passwords, on a free port.
+func startPlainRedis(t *testing.T) string {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	startRedis(t, dir, fmt.Sprintf("port %s\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\n", port, dir))
+	return addr
 }
