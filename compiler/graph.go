@@ -77,8 +77,10 @@ func connectorLabel(c *Connector, source bool) string {
 		}
 		switch v := c.Config[fd.Name].(type) {
 		case string:
-			if u, err := url.Parse(v); err == nil && u.User != nil {
-				v = u.Redacted() // a password in a URL stays out of the graph
+			if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+				// Only where it goes: a URL's userinfo, path (a Slack
+				// webhook's) or query may hold a secret.
+				v = u.Scheme + "://" + u.Host
 			}
 			if v != "" {
 				label += " " + v
@@ -94,11 +96,12 @@ func connectorLabel(c *Connector, source bool) string {
 	return label
 }
 
-// routeLabel is the conditions under which messages go to sink i: its
-// rules' conditions, "default" for the default, "" without a route.
+// routeLabel is the rules that send messages to sink i, numbered in the
+// order they are tried (the first match wins): "1: cond", "default";
+// "" without a route.
 func routeLabel(rules []registry.RouteRule, sink int) string {
 	var parts []string
-	for _, r := range rules {
+	for n, r := range rules {
 		if r.Sink != sink {
 			continue
 		}
@@ -106,7 +109,7 @@ func routeLabel(rules []registry.RouteRule, sink int) string {
 			parts = append(parts, "default")
 			continue
 		}
-		parts = append(parts, r.When)
+		parts = append(parts, fmt.Sprintf("%d: %s", n+1, r.When))
 	}
 	return strings.Join(parts, " or ")
 }

@@ -25,7 +25,7 @@ func check(ctx context.Context, cfg registry.Config, env registry.Env) error {
 	}
 	u, err := url.Parse(cfg.String("url"))
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("url %q: want http://host[:port]/path", cfg.String("url"))
+		return fmt.Errorf("url %q: want http://host[:port]/path", withoutUserinfo(cfg.String("url")))
 	}
 	host := u.Host
 	if u.Port() == "" {

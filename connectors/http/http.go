@@ -165,7 +165,26 @@ func validateSink(cfg registry.Config) error {
 func sinkURL(cfg registry.Config) (*url.URL, error) {
 	u, err := url.Parse(cfg.String("url"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://host[:port]/path", cfg.String("url"))
+		return nil, fmt.Errorf("url %q: want http://host[:port]/path or https://host[:port]/path", withoutUserinfo(cfg.String("url")))
 	}
 	return u, nil
+}
+
+// withoutUserinfo masks the user:password@ of a URL, even one that does
+// not parse, so an error about the URL never shows its password.
+func withoutUserinfo(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	authority := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		authority = rest[:j]
+	}
+	k := strings.LastIndex(authority, "@")
+	if k < 0 {
+		return s
+	}
+	return s[:i+3] + "[redacted]@" + rest[k+1:]
 }

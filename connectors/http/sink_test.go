@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,5 +109,13 @@ func TestRetryAfterStretchesTheBackoff(t *testing.T) {
 	b.after = time.Hour
 	if got := b.NextBackOff(); got != 5*time.Second {
 		t.Fatalf("with Retry-After 1h the wait is %s, want max_backoff 5s", got)
+	}
+}
+
+// A URL that does not parse is named in the error without its password.
+func TestSinkURLErrorHidesPassword(t *testing.T) {
+	_, err := sinkURL(registry.Config{"url": "https://bob:s3cr%t@hooks.example.com/in"})
+	if err == nil || strings.Contains(err.Error(), "s3cr") || !strings.Contains(err.Error(), "https://[redacted]@hooks.example.com/in") {
+		t.Fatalf("error = %v, want the url with its userinfo masked", err)
 	}
 }

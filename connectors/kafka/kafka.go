@@ -128,7 +128,7 @@ var sinkFields = append(append([]registry.Field{}, commonFields...),
 	registry.Field{Name: "retries", Type: registry.Int, Min: registry.F(0),
 		Doc: "when set, also caps how often one write sends again, within retry_for, the records refused with a transient broker error (leader moving, replicas short, a timeout) or lost with their connection (Sarama's Producer.Retry.Max); unset: as often as retry_for allows"},
 	registry.Field{Name: "retry_backoff", Type: registry.Duration, Default: 250 * time.Millisecond,
-		Doc: "first wait before records are sent again; it doubles up to 2s"},
+		Doc: "first wait before records are sent again; it doubles up to 2s (or stays at retry_backoff when that is longer)"},
 )
 
 // brokerList flattens the brokers field: entries may hold several

@@ -26,7 +26,7 @@ func TestMSKIAMTokenIsASignedConnectRequest(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 	sc := sarama.NewConfig()
-	if err := applySASL(sc, registry.Config{"sasl": registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1"}}); err != nil {
+	if err := applySASL(sc, registry.Config{"tls": registry.Config{}, "sasl": registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1"}}); err != nil {
 		t.Fatal(err)
 	}
 	if sc.Net.SASL.Mechanism != sarama.SASLTypeOAuth {
@@ -84,5 +84,14 @@ func TestMSKIAMTokensAreCached(t *testing.T) {
 	_, err := mskTokens(sign, "us-east-1").Token()
 	if err == nil || !strings.Contains(err.Error(), "AWS MSK IAM signer (region us-east-1)") || !strings.Contains(err.Error(), "no EC2 IMDS role") {
 		t.Fatalf("signing failure: %v", err)
+	}
+}
+
+// MSK's IAM listener speaks only TLS: without tls the flow is refused
+// with what to add, not left to an obscure connection failure.
+func TestMSKIAMNeedsTLS(t *testing.T) {
+	err := applySASL(sarama.NewConfig(), registry.Config{"sasl": registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1"}})
+	if err == nil || !strings.Contains(err.Error(), "AWS_MSK_IAM needs tls") {
+		t.Fatalf("applySASL = %v, want AWS_MSK_IAM needs tls", err)
 	}
 }

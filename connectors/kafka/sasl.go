@@ -55,6 +55,9 @@ func applySASL(sc *sarama.Config, cfg registry.Config) error {
 	if err := saslFieldsFit(s, mech); err != nil {
 		return err
 	}
+	if mech == mechMSKIAM && cfg.Object("tls") == nil {
+		return registry.At(fmt.Errorf("sasl mechanism AWS_MSK_IAM needs tls: MSK's IAM listener (port 9098) speaks only TLS; add `tls: {}`"), "sasl", "mechanism")
+	}
 	sc.Net.SASL.Enable = true
 	sc.Net.SASL.Handshake = true
 	sc.Net.SASL.Version = sarama.SASLHandshakeV1

@@ -91,7 +91,7 @@ func TestSASLFieldsFit(t *testing.T) {
 		{registry.Config{"mechanism": "AWS_MSK_IAM"}, "sasl mechanism AWS_MSK_IAM needs region"},
 		{registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1", "password": "p"}, "sasl.password is not used by mechanism AWS_MSK_IAM"},
 		{registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1", "role_arn": "arn:aws:iam::1:role/r", "profile": "p"}, "takes role_arn or profile, not both"},
-		{registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1", "role_arn": "arn:aws:iam::1:role/r"}, ""},
+		{registry.Config{"mechanism": "AWS_MSK_IAM", "region": "eu-west-1", "role_arn": "arn:aws:iam::1:role/r"}, "AWS_MSK_IAM needs tls"},
 		{registry.Config{"mechanism": "SCRAM-SHA-256", "user": "u", "password": "p", "region": "eu-west-1"}, "sasl.region is not used by mechanism SCRAM-SHA-256"},
 	}
 	for _, tc := range cases {

@@ -88,8 +88,11 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 		hash:     keyHash(cfg.String("partitioner")),
 	}
 	s.resend = resend.Policy{
-		For: cfg.Duration("retry_for"), Initial: sc.Producer.Retry.Backoff, Resends: cfg.Int("retries"),
-		Logger: s.logger, What: fmt.Sprintf("kafka sink %q", name),
+		For: cfg.Duration("retry_for"), Initial: sc.Producer.Retry.Backoff, Max: max(2*time.Second, sc.Producer.Retry.Backoff),
+		Resends: cfg.Int("retries"), Logger: s.logger, What: fmt.Sprintf("kafka sink %q", name),
+	}
+	if cfg.Has("retries") && cfg.Int("retries") == 0 {
+		s.resend.For = 0 // retries: 0 sends once, as in Sarama
 	}
 	// Replicas of a flow start on different partitions.
 	s.keyless.Store(rand.Uint32())
@@ -150,10 +153,9 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
 			}
 		}
-		var err error
-		if _, refresh, err = w.round(ctx, todo); err != nil {
-			return // ctx ended: what had no answer failed with it, the rest stands
-		}
+		// When ctx ends mid-round, what had no answer failed with it (to be
+		// sent again) and the answers that came stand.
+		_, refresh, _ = w.round(ctx, todo)
 		for _, i := range todo {
 			if w.errs[i] != nil && !w.again[i] {
 				w.errs[i] = resend.Permanent(w.errs[i])

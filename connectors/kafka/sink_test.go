@@ -181,15 +181,19 @@ func TestSinkRetriesTransientErrors(t *testing.T) {
 // permanent so it may be tried again.
 func TestSinkRetryForZeroSendsOnce(t *testing.T) {
 	b := startBroker(t, map[string]int32{"out": 1})
-	s := newTestSink(t, b.Addr(), "out", map[string]any{"retry_for": time.Duration(0)})
-	fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: -1})
-	err := s.Write(context.Background(), []*message.Message{{ID: "1", Body: []byte("one")}})
-	var permanent *backoff.PermanentError
-	if !errors.Is(err, sarama.ErrNotEnoughReplicas) || errors.As(err, &permanent) {
-		t.Fatalf("Write = %v, want NOT_ENOUGH_REPLICAS, worth retrying", err)
-	}
-	if hits := fault.Hits(); hits != 1 {
-		t.Fatalf("broker saw %d produce requests, want 1", hits)
+	// retries: 0 says the same, as it does to Sarama.
+	for _, cfg := range []map[string]any{{"retry_for": time.Duration(0)}, {"retries": 0, "retry_for": time.Hour}} {
+		s := newTestSink(t, b.Addr(), "out", cfg)
+		fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: -1})
+		err := s.Write(context.Background(), []*message.Message{{ID: "1", Body: []byte("one")}})
+		var permanent *backoff.PermanentError
+		if !errors.Is(err, sarama.ErrNotEnoughReplicas) || errors.As(err, &permanent) {
+			t.Fatalf("%v: Write = %v, want NOT_ENOUGH_REPLICAS, worth retrying", cfg, err)
+		}
+		if hits := fault.Hits(); hits != 1 {
+			t.Fatalf("%v: broker saw %d produce requests, want 1", cfg, hits)
+		}
+		fault.Remove()
 	}
 }
 
