@@ -25,7 +25,7 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 	flow := writeFlow(t, fmt.Sprintf(`version: 1
 name: secrets
 source:
-  nats: {url: "nats://alice:${file:%[1]s/urlpw}@%[2]s", subject: in, stream: S, password: "${file:%[1]s/pw}", connect_timeout: 1s}
+  nats: {url: "nats://alice:${file:%[1]s/urlpw}@%[2]s", subject: in, stream: S, user: alice, password: "${file:%[1]s/pw}", connect_timeout: 1s}
 sink:
   http: {url: "http://bob:${file:%[1]s/urlpw}@%[3]s/", bearer_token: "${file:%[1]s/token}", retry_for: 0s}
 dead_letter:
