@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -87,13 +88,22 @@ func maskPath(v any, path []string) bool {
 	return maskPath(child, path[1:])
 }
 
+// appendString appends s as a JSON string, without escaping <, > and &
+// (the edge reads as a->b).
+func appendString(buf []byte, s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string cannot fail
+	return append(buf, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+}
+
 // appendLine writes one sample as the line `flowrun tap` prints:
 // {"edge","time", then the envelope's "id","key","topic","meta","payload"}
 // (the payload exact where it is JSON: see message.AppendEnvelope).
 func appendLine(buf []byte, s *sample) []byte {
-	edge, _ := json.Marshal(s.at.Edge())
 	buf = append(buf, `{"edge":`...)
-	buf = append(buf, edge...)
+	buf = appendString(buf, s.at.Edge())
 	buf = append(buf, `,"time":"`...)
 	buf = s.time.UTC().AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `",`...)
