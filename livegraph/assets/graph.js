@@ -20,6 +20,12 @@
     return n.toFixed(1);
   }
 
+  // fit cuts a line to the width of a node box.
+  function fit(s) {
+    var most = Math.floor((WIDTH - 2 * PAD) / 7);
+    return s.length <= most ? s : s.slice(0, most - 1) + "…";
+  }
+
   function pct(f) {
     var p = f * 100;
     return (p < 10 ? p.toFixed(1) : String(Math.round(p))) + "%";
@@ -114,7 +120,9 @@
         parent = sg;
       }
       var cls = l.cls + (l.stage && l.cls === "fig" && l.stage.failures > 0 ? " failed" : "");
-      parent.appendChild(el("text", { x: p.x + PAD, y: p.y + PAD + (i + 1) * LINE - 4, "class": cls }, l.text));
+      var text = el("text", { x: p.x + PAD, y: p.y + PAD + (i + 1) * LINE - 4, "class": cls }, fit(l.text));
+      if (text.textContent !== l.text) { text.appendChild(el("title", {}, l.text)); } // the whole of it on hover
+      parent.appendChild(text);
     });
     g.appendChild(ng);
   }
