@@ -4,7 +4,7 @@
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
   var svg = document.getElementById("graph");
-  var WIDTH = 250, GAP = 240, ROWGAP = 36, LINE = 17, PAD = 10;
+  var WIDTH = 270, GAP = 240, ROWGAP = 36, LINE = 17, PAD = 10;
 
   function el(name, attrs, text) {
     var e = document.createElementNS(NS, name);
@@ -22,7 +22,7 @@
 
   // fit cuts a line to the width of a node box.
   function fit(s) {
-    var most = Math.floor((WIDTH - 2 * PAD) / 7);
+    var most = Math.floor((WIDTH - 2 * PAD) / 6.5);
     return s.length <= most ? s : s.slice(0, most - 1) + "…";
   }
 
