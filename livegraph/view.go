@@ -18,7 +18,13 @@ type View struct {
 
 // Totals are the run's counts so far (the summary line's).
 type Totals struct {
-	In, Out, Filtered, DeadLettered, Nacked, Discarded, Lost int64
+	In           int64 `json:"in"`
+	Out          int64 `json:"out"`
+	Filtered     int64 `json:"filtered"`
+	DeadLettered int64 `json:"dead_lettered"`
+	Nacked       int64 `json:"nacked"`
+	Discarded    int64 `json:"discarded"`
+	Lost         int64 `json:"lost"`
 }
 
 // NodeView is one node: the source, the processors (with their stages

@@ -145,8 +145,8 @@
     svg.appendChild(g);
     document.getElementById("flow").textContent = v.flow;
     var t = v.totals;
-    document.getElementById("totals").textContent = "in " + t.In + " · out " + t.Out + " · filtered " + t.Filtered +
-      " · dead-lettered " + t.DeadLettered + " · nacked " + t.Nacked + " · lost " + t.Lost;
+    document.getElementById("totals").textContent = "in " + t.in + " · out " + t.out + " · filtered " + t.filtered +
+      " · dead-lettered " + t.dead_lettered + " · nacked " + t.nacked + " · discarded " + t.discarded + " · lost " + t.lost;
   }
 
   function status(text, stale) {
