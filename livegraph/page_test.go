@@ -64,7 +64,7 @@ func TestGraphJSONAfterARun(t *testing.T) {
 	}
 
 	var v livegraph.View
-	if err := json.Unmarshal(get(t, srv.URL+"/graph.json"), &v); err != nil {
+	if err := json.Unmarshal(get(t, srv, "/graph.json"), &v); err != nil {
 		t.Fatal(err)
 	}
 	if v.Flow != "page" || v.Totals.In != 500 || v.Totals.In != sum.In || v.Interval <= 0 {
@@ -123,26 +123,33 @@ func TestPageAndAssetsAreEmbedded(t *testing.T) {
 	livegraph.New(&compiler.Flow{Name: "x", Graph: &compiler.Graph{}}, nil, prometheus.NewRegistry(), nil).Mount(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	page := string(get(t, srv.URL+"/"))
+	page := string(get(t, srv, "/"))
 	for _, ref := range []string{`src="assets/graph.js"`, `href="assets/graph.css"`} {
 		if !strings.Contains(page, ref) {
 			t.Errorf("page lacks %s", ref)
 		}
 	}
-	if js := string(get(t, srv.URL+"/assets/graph.js")); !strings.Contains(js, `fetch("graph.json"`) {
+	if js := string(get(t, srv, "/assets/graph.js")); !strings.Contains(js, `fetch("graph.json"`) {
 		t.Error("graph.js does not poll graph.json")
 	}
 	if strings.Contains(page, `src="http`) || strings.Contains(page, `href="http`) || strings.Contains(page, "//cdn") {
 		t.Error("the page loads something from the network; it must work offline")
 	}
-	if resp, err := http.Get(srv.URL + "/nothing"); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("/nothing: %v %v; want 404, the page only at /", resp.StatusCode, err)
+	resp, err := srv.Client().Get(srv.URL + "/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/nothing: %d; want 404, the page only at /", resp.StatusCode)
 	}
 }
 
-func get(t *testing.T, url string) []byte {
+// get asks srv with its own client, whose connections srv.Close closes.
+func get(t *testing.T, srv *httptest.Server, path string) []byte {
 	t.Helper()
-	resp, err := http.Get(url)
+	url := srv.URL + path
+	resp, err := srv.Client().Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
