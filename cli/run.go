@@ -29,15 +29,19 @@ func run(args []string, io IO) int {
 	fs := newFlags("run", io, "[flags] FILE")
 	fs.epilog = runExitCodes
 	httpAddr := fs.String("http-addr", envOr("FLOWRUN_HTTP_ADDR", DefaultHTTPAddr),
-		`address for /metrics, /healthz, /readyz (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
+		`address for /metrics, /healthz, /readyz and the live graph page / (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (read it with go tool pprof)")
 	servePprof := fs.Bool("pprof", false, "also serve /debug/pprof/ on --http-addr: goroutine stacks, heap and CPU profiles for anyone who can reach it")
+	live := addLiveFlags(fs) // the live graph page and the tap (live.go)
 	files, err := fs.parse(args, oneFlowFile)
 	if err == nil && !oneOf(*logFormat, "text", "json") {
 		err = usageErrorf("--log-format must be text or json, not %q", *logFormat)
+	}
+	if err == nil {
+		err = live.check(*httpAddr)
 	}
 	if err != nil {
 		return fs.exit(err)
@@ -80,17 +84,20 @@ func run(args []string, io IO) int {
 	defer stop()
 
 	if *httpAddr != "" {
-		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof, logger)
+		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof, logger, func(mux *http.ServeMux) {
+			live.mount(mux, flow, pipeline, reg, secrets, logger)
+		})
 		if err != nil {
 			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
 			return ExitFailure
 		}
-		logger.Info("serving /metrics, /healthz, /readyz", "addr", addr)
+		logger.Info("serving /metrics, /healthz, /readyz, the live graph on /", "addr", addr, "tap", *live.tap)
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
+		defer live.close() // before the shutdown, which waits for tap streams
 	}
 
 	if *cpuProfile != "" {
@@ -143,7 +150,7 @@ func newLogger(io IO, format, level string) (*slog.Logger, error) {
 }
 
 // serveHTTP starts the telemetry server; the caller shuts it down.
-func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool, logger *slog.Logger) (*http.Server, string, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool, logger *slog.Logger, mount func(*http.ServeMux)) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
@@ -164,6 +171,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withP
 		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	}
+	mount(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)} // not the log package's text
 	go func() { // owned: ends on srv.Shutdown

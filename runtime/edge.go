@@ -26,7 +26,12 @@ type edge struct {
 	buffered prometheus.Gauge
 	blocked  prometheus.Counter
 	obs      observers
+	tap      *tapSlot  // the pipeline's, or noTap
+	point    *TapPoint // this edge, for the tap
 }
+
+// noTap is the tap slot of an edge not attached to a pipeline's.
+var noTap tapSlot
 
 func newEdge(m *metrics, obs observers, flow, from, to string, chunks, capacityMsgs int) *edge {
 	m.edgeCapacity.WithLabelValues(flow, from, to).Set(float64(capacityMsgs))
@@ -37,6 +42,7 @@ func newEdge(m *metrics, obs observers, flow, from, to string, chunks, capacityM
 		buffered: m.edgeBuffered.WithLabelValues(flow, from, to),
 		blocked:  m.edgeBlocked.WithLabelValues(flow, from, to),
 		obs:      obs,
+		tap:      &noTap,
 	}
 }
 
@@ -44,6 +50,9 @@ func newEdge(m *metrics, obs observers, flow, from, to string, chunks, capacityM
 // counting the time waited. It fails only when ctx is done.
 func (e *edge) send(ctx context.Context, c chunk) error {
 	n := float64(len(c.msgs))
+	if t := e.tap.load(); t != nil { // the one check a flow without a tap pays
+		t.Sample(e.point, c.msgs)
+	}
 	if e.obs != nil { // before the send: after it, the receiver owns the messages
 		e.obs.emit(Event{Kind: EventEnqueued, Flow: e.flow, From: e.from, To: e.to, Count: len(c.msgs), Messages: c.msgs})
 	}

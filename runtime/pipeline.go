@@ -84,6 +84,11 @@ type Pipeline struct {
 	outcome    outcomes
 	ready      atomic.Bool
 
+	tap         tapSlot     // the attached Tap (SetTap), or nil
+	pointsInit  sync.Once   // builds points
+	points      []*TapPoint // every tap point, in flow order
+	stagePoints []*TapPoint // per step: its output
+
 	in, out, acked, filtered, dead, nacked, discarded, lost atomic.Int64
 }
 

@@ -57,6 +57,7 @@ type processor struct {
 func (pr *processor) run() {
 	for c := range pr.in.ch {
 		pr.in.received(c)
+		pr.clock.tap = pr.p.tap.load() // once per chunk: the stages see it through the clock
 		start := time.Now()
 		pr.p.emit(Event{Kind: EventStageStart, Node: compiler.ProcessorsNodeID, Count: len(c.msgs)})
 		for _, m := range c.msgs {
@@ -146,6 +147,7 @@ type stageClock struct {
 	untimed []uint64  // per stage: messages that reached it since it was last observed
 	last    []float64 // per stage: its last timed seconds per message
 	timed   []bool    // per stage: timed at least once
+	tap     Tap       // attached for the current chunk, or nil
 }
 
 func newStageClock(stages int) *stageClock {
@@ -164,7 +166,7 @@ func (c *stageClock) flush(stats []stageMetrics) {
 
 // chainHandler runs the per-message stages in order. The working set
 // lives at the tail of out, so a 1:1 stage costs no allocation.
-func chainHandler(steps []*compiler.Step, stats []stageMetrics, clock *stageClock) registry.Handler {
+func chainHandler(steps []*compiler.Step, stats []stageMetrics, clock *stageClock, points []*TapPoint) registry.Handler {
 	return func(x *registry.Exec, m *message.Message, out []*message.Message) ([]*message.Message, error) {
 		start := len(out)
 		cur := append(out, m)
@@ -182,6 +184,9 @@ func chainHandler(steps []*compiler.Step, stats []stageMetrics, clock *stageCloc
 					stats[i].errors.Inc()
 					return out, err
 				}
+			}
+			if clock.tap != nil && len(cur) > n {
+				clock.tap.Sample(points[i], cur[n:])
 			}
 			if timed {
 				clock.last[i] = (monotonic() - t0).Seconds() / float64(n-start)

@@ -61,6 +61,12 @@ func (p *Pipeline) build(work context.Context) *topology {
 	for i, s := range f.Steps {
 		p.stageStats[i] = p.metrics.stage(f.Name, s.Name)
 	}
+	for _, e := range append(append(t.lanes[:len(t.lanes):len(t.lanes)], t.sinkEdges...), t.batchEdge, p.dlqEdge) {
+		if e != nil {
+			e.tap, e.point = &p.tap, p.pointOf(e.from, e.to)
+		}
+	}
+	p.pointsOnce()
 	return t
 }
 
@@ -69,7 +75,7 @@ func (p *Pipeline) build(work context.Context) *topology {
 // timings clock keeps. State that spans messages lives in each built
 // Middleware, so every processor's chain shares it.
 func (p *Pipeline) handlerChain(clock *stageClock) registry.Handler {
-	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(p.flow.Steps, p.stageStats, clock), nil)
+	h, _ := middleware.Chain(stageNamed(p.flow.Middleware), chainHandler(p.flow.Steps, p.stageStats, clock, p.stagePoints), nil)
 	return h
 }
 
