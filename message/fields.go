@@ -78,7 +78,7 @@ func decodeFields(data []byte, names []string) (any, *origin, error) {
 	} else {
 		f.values = make([]any, len(names))
 	}
-	f.origin.init(data, f.slots[:0], nil)
+	f.origin.init(data, f.slots[:0])
 	d.o = &f.origin
 	if err := d.fields(f); err != nil {
 		return nil, nil, err

@@ -13,33 +13,33 @@ import (
 // built (the same interface data pointer), whatever object it now sits
 // in: `{"id": payload.id}` writes id's original bytes.
 //
-// Strings and numbers are boxed in slots of the origin's chunks, and the
-// slot alone says where the value was read, so that a decoded event
-// costs no more memory than boxing its values does (a batch holds
-// thousands): a string without escapes is raw's own bytes between its
-// quotes; a number's slot points at its first digit in raw. Only an
-// escaped string, rare, takes a second slot for its span. An object or
-// list is looked up by its pointer. One origin serves one message and is
-// used by one goroutine at a time (the message's).
+// Every value decode built has a slot in the origin's chunks, and the
+// slot alone says where the value was read, so that a decoded event costs
+// little more memory than boxing its values does (a batch holds
+// thousands). A string or number is boxed in its slot: a string without
+// escapes is raw's own bytes between its quotes; a number's slot points
+// at its first digit in raw; only an escaped string, rare, takes a second
+// slot for its span. An object or list's slot holds its pointer and its
+// span. One origin serves one message and is used by one goroutine at a
+// time (the message's).
 type origin struct {
-	raw   []byte
-	vals  []slot    // the chunk strings and numbers are boxed in now
-	conts []slot    // objects and lists: p the map or boxed slice, n the packed span
-	more  *overflow // the rare rest: nil for most events
+	raw  []byte
+	vals []slot    // the chunk decode adds slots to now
+	more *overflow // the rare rest: nil for most events
 }
 
 // overflow is what an origin needs only for large payloads.
 type overflow struct {
-	full    [][]slot // chunks filled before vals: slots never move, boxes point at them
-	full0   [3][]slot
-	index   map[unsafe.Pointer]span // conts by pointer, once there are many
-	indexed int                     // len(conts) when index was built
+	full    [][]slot                // chunks filled before vals: slots never move, boxes point at them
+	index   map[unsafe.Pointer]span // containers by pointer, once there are many
+	indexed int                     // slots when index was built
 }
 
-// slot is one boxed value. A string's slot is its string header (p its
-// bytes, n its length), so a box points at the slot; a number's slot
-// holds its bits in n, the box points at n, and p points at the number
-// in raw. The slot after an escaped string's holds its span in n.
+// slot is one value. A string's slot is its string header (p its bytes,
+// n its length), so a box points at the slot; a number's slot holds its
+// bits in n, the box points at n, and p points at the number in raw; an
+// object's or list's holds its map or boxed slice in p and its packed
+// span in n, as does the slot after an escaped string's (p nil).
 type slot struct {
 	p unsafe.Pointer
 	n uint64
@@ -54,24 +54,21 @@ func (s span) pack() uint64 { return uint64(s.off)<<32 | uint64(s.end) }
 
 func unpack(n uint64) span { return span{uint32(n >> 32), uint32(n)} }
 
-// wholeOrigin is an origin with the first chunks of a whole decode in
-// its own allocation: a flat event of up to 8 strings and numbers and an
-// object and a list fits.
+// wholeOrigin is an origin with the first chunk of a whole decode in its
+// own allocation: a flat event of up to 11 values (strings, numbers, the
+// object and a list) fits, in 240 bytes.
 type wholeOrigin struct {
 	origin
-	vals0  [8]slot
-	conts0 [2]slot
+	vals0 [11]slot
 }
 
 func newOrigin(raw []byte) *origin {
 	o := &wholeOrigin{}
-	o.init(raw, o.vals0[:0], o.conts0[:0])
+	o.init(raw, o.vals0[:0])
 	return &o.origin
 }
 
-func (o *origin) init(raw []byte, vals, conts []slot) {
-	o.raw, o.vals, o.conts = raw, vals, conts
-}
+func (o *origin) init(raw []byte, vals []slot) { o.raw, o.vals = raw, vals }
 
 // tracked reports whether spans fit the raw bytes: the values of a
 // payload of 4 GiB or more are written as computed ones are.
@@ -88,7 +85,6 @@ func (o *origin) room(n int) []slot {
 	if cap(o.vals)-len(o.vals) < n {
 		if o.more == nil {
 			o.more = &overflow{}
-			o.more.full = o.more.full0[:0]
 		}
 		o.more.full = append(o.more.full, o.vals)
 		o.vals = make([]slot, 0, max(8, 2*cap(o.vals)))
@@ -121,10 +117,7 @@ func (o *origin) boxNumber(typ unsafe.Pointer, bits uint64, off int) any {
 
 // addContainer remembers the bytes of an object or list v decode built.
 func (o *origin) addContainer(v any, off, end int) {
-	if len(o.conts) == cap(o.conts) {
-		o.conts = append(make([]slot, 0, max(4, 2*cap(o.conts))), o.conts...)
-	}
-	o.conts = append(o.conts, slot{dataOf(v), span{uint32(off), uint32(end)}.pack()})
+	o.room(1)[0] = slot{dataOf(v), span{uint32(off), uint32(end)}.pack()}
 }
 
 // scalarBytes returns the raw bytes of a string or number decode built.
@@ -176,27 +169,40 @@ func (o *origin) containerSpan(v any) (span, bool) {
 		return span{}, false
 	}
 	p := dataOf(v)
-	if len(o.conts) <= 16 {
-		for i := len(o.conts) - 1; i >= 0; i-- { // the outermost last: it is the likeliest
-			if o.conts[i].p == p {
-				return unpack(o.conts[i].n), true
+	if o.more == nil { // one chunk: look through it, the outermost (last) first
+		for i := len(o.vals) - 1; i >= 0; i-- {
+			if o.vals[i].p == p {
+				return unpack(o.vals[i].n), true
 			}
 		}
 		return span{}, false
 	}
-	if o.more == nil {
-		o.more = &overflow{}
-	}
 	x := o.more
-	if x.indexed != len(o.conts) { // a payload of many objects: look up in O(1)
-		x.index = make(map[unsafe.Pointer]span, len(o.conts))
-		for _, c := range o.conts {
-			x.index[c.p] = unpack(c.n)
+	if n := o.slots(); x.indexed != n { // a large payload: look up in O(1)
+		x.index = make(map[unsafe.Pointer]span)
+		for _, c := range append(x.full, o.vals) {
+			for i, s := range c {
+				// Outside raw are the pointers of containers and of
+				// escaped strings, whose next slot holds their span.
+				_, inRaw := o.inRaw(s.p)
+				escaped := i+1 < len(c) && c[i+1].p == nil
+				if !inRaw && s.p != nil && !escaped {
+					x.index[s.p] = unpack(s.n)
+				}
+			}
 		}
-		x.indexed = len(o.conts)
+		x.indexed = n
 	}
 	sp, ok := x.index[p]
 	return sp, ok
+}
+
+func (o *origin) slots() int {
+	n := len(o.vals)
+	for _, c := range o.more.full {
+		n += len(c)
+	}
+	return n
 }
 
 // slotAt returns the chunk holding the slot p points at and its index,
