@@ -15,7 +15,7 @@ type Fields struct {
 	// origin with the first slots the decoder boxes strings and numbers in.
 	inline [6]any
 	origin origin
-	slots  [4]slot
+	slots  [5]slot
 	whole  any // what Map decoded
 }
 

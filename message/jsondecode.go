@@ -17,9 +17,9 @@ import (
 // data must never be modified afterwards (Message.Raw never is).
 func decodeJSON(data []byte) (any, error) { return decodeInto(newOrigin(data)) }
 
-// decodeInto decodes o.raw, recording in o where each value came from.
+// decodeInto decodes o.raw(), recording in o where each value came from.
 func decodeInto(o *origin) (any, error) {
-	d := jsonDecoder{data: o.raw, o: o}
+	d := jsonDecoder{data: o.raw(), o: o}
 	d.skipSpace()
 	v, err := d.value(0)
 	if err != nil {

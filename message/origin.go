@@ -23,9 +23,10 @@ import (
 // span. One origin serves one message and is used by one goroutine at a
 // time (the message's).
 type origin struct {
-	raw  []byte
-	vals []slot    // the chunk decode adds slots to now
-	more *overflow // the rare rest: nil for most events
+	rawp unsafe.Pointer // the raw bytes (a pointer and a length: the
+	rawn int            // origin of a whole decode fits 224 bytes)
+	vals []slot         // the chunk decode adds slots to now
+	more *overflow      // the rare rest: nil for most events
 }
 
 // overflow is what an origin needs only for large payloads.
@@ -56,7 +57,7 @@ func unpack(n uint64) span { return span{uint32(n >> 32), uint32(n)} }
 
 // wholeOrigin is an origin with the first chunk of a whole decode in its
 // own allocation: a flat event of up to 11 values (strings, numbers, the
-// object and a list) fits, in 240 bytes.
+// object and a list) fits, in 224 bytes.
 type wholeOrigin struct {
 	origin
 	vals0 [11]slot
@@ -68,16 +69,21 @@ func newOrigin(raw []byte) *origin {
 	return &o.origin
 }
 
-func (o *origin) init(raw []byte, vals []slot) { o.raw, o.vals = raw, vals }
+func (o *origin) init(raw []byte, vals []slot) {
+	o.rawp, o.rawn, o.vals = unsafe.Pointer(unsafe.SliceData(raw)), len(raw), vals
+}
+
+// raw is the bytes the values were decoded from.
+func (o *origin) raw() []byte { return unsafe.Slice((*byte)(o.rawp), o.rawn) }
 
 // tracked reports whether spans fit the raw bytes: the values of a
 // payload of 4 GiB or more are written as computed ones are.
-func (o *origin) tracked() bool { return o != nil && len(o.raw) < math.MaxUint32 }
+func (o *origin) tracked() bool { return o != nil && o.rawn < math.MaxUint32 }
 
 // inRaw returns p's offset in raw, false when p points elsewhere.
 func (o *origin) inRaw(p unsafe.Pointer) (int, bool) {
-	off := uintptr(p) - uintptr(unsafe.Pointer(unsafe.SliceData(o.raw)))
-	return int(off), len(o.raw) > 0 && off < uintptr(len(o.raw))
+	off := uintptr(p) - uintptr(o.rawp)
+	return int(off), off < uintptr(o.rawn)
 }
 
 // room returns n fresh slots, adjacent, in the current chunk.
@@ -111,7 +117,7 @@ func (o *origin) boxString(s string, off, end int) any {
 // boxNumber boxes an int or a float64 (typ) read at raw[off].
 func (o *origin) boxNumber(typ unsafe.Pointer, bits uint64, off int) any {
 	sl := o.room(1)
-	sl[0] = slot{unsafe.Pointer(&o.raw[off]), bits}
+	sl[0] = slot{unsafe.Add(o.rawp, off), bits}
 	return box(typ, unsafe.Pointer(&sl[0].n))
 }
 
@@ -133,17 +139,18 @@ func (o *origin) scalarBytes(v any) ([]byte, bool) {
 			return nil, false
 		}
 		if off, plain := o.inRaw(c[i].p); plain { // between its quotes
-			return o.raw[off-1 : off+int(c[i].n)+1], true
+			return o.raw()[off-1 : off+int(c[i].n)+1], true
 		}
 		sp := unpack(c[i+1].n)
-		return o.raw[sp.off:sp.end], true
+		return o.raw()[sp.off:sp.end], true
 	case intType, floatType:
 		c, i := o.slotAt(unsafe.Add(e.data, -int(unsafe.Offsetof(slot{}.n))))
 		if c == nil {
 			return nil, false
 		}
 		off, _ := o.inRaw(c[i].p)
-		return o.raw[off:numberEnd(o.raw, off)], true
+		raw := o.raw()
+		return raw[off:numberEnd(raw, off)], true
 	}
 	return nil, false
 }
