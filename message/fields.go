@@ -11,10 +11,11 @@ import "fmt"
 type Fields struct {
 	names  []string // the flow's, shared by every message
 	values []any    // indexed like names; nil when absent (or null)
-	// In the same allocation: the values of up to 8 names, and the
-	// origin whose first slots the decoder boxes strings and numbers in.
-	inline [8]any
+	// In the same allocation: the values of up to 6 names, and the
+	// origin with the first slots the decoder boxes strings and numbers in.
+	inline [6]any
 	origin origin
+	slots  [5]slot
 	whole  any // what Map decoded
 }
 
@@ -77,7 +78,7 @@ func decodeFields(data []byte, names []string) (any, *origin, error) {
 	} else {
 		f.values = make([]any, len(names))
 	}
-	f.origin.init(data)
+	f.origin.init(data, f.slots[:0])
 	d.o = &f.origin
 	if err := d.fields(f); err != nil {
 		return nil, nil, err

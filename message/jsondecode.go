@@ -17,9 +17,9 @@ import (
 // data must never be modified afterwards (Message.Raw never is).
 func decodeJSON(data []byte) (any, error) { return decodeInto(newOrigin(data)) }
 
-// decodeInto decodes o.raw, recording in o where each value came from.
+// decodeInto decodes o.raw(), recording in o where each value came from.
 func decodeInto(o *origin) (any, error) {
-	d := jsonDecoder{data: o.raw, o: o}
+	d := jsonDecoder{data: o.raw(), o: o}
 	d.skipSpace()
 	v, err := d.value(0)
 	if err != nil {
@@ -88,7 +88,7 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 			return nil, err
 		}
 		// Boxing each string would allocate once per value; the origin's
-		// slots allocate once per chunk, and remember the string's bytes.
+		// slots allocate once per chunk, and know the string's bytes.
 		return d.o.boxString(s, start, d.pos), nil
 	case c == '-' || c >= '0' && c <= '9':
 		return d.number()
@@ -232,9 +232,8 @@ func (d *jsonDecoder) str() (string, error) {
 		switch c := d.data[i]; {
 		case c == '"':
 			d.pos = i + 1
-			if i == start {
-				return "", nil
-			}
+			// Even an empty string points into data: the origin knows a
+			// string without escapes by that (origin.boxString).
 			return unsafe.String(&d.data[start], i-start), nil
 		case c == '\\':
 			return d.escapedStr(start, i)
@@ -349,9 +348,9 @@ func (d *jsonDecoder) number() (any, error) {
 	case err != nil:
 		return nil, err
 	case isInt:
-		return d.o.boxNumber(intType, uint64(n), start, d.pos), nil
+		return d.o.boxNumber(intType, uint64(n), start), nil
 	}
-	return d.o.boxNumber(floatType, math.Float64bits(f), start, d.pos), nil
+	return d.o.boxNumber(floatType, math.Float64bits(f), start), nil
 }
 
 // parseNumber reads a JSON number (strict grammar): an integer literal

@@ -76,7 +76,7 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 		}
 		return e.list(b, v)
 	case *Fields: // a Fields payload is the raw object, unchanged
-		return append(b, v.origin.raw...), nil
+		return append(b, v.origin.raw()...), nil
 	}
 	enc, err := json.MarshalWithOption(val, json.DisableHTMLEscape())
 	if err != nil && e.lenient {

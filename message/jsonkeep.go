@@ -12,7 +12,7 @@ import (
 // left out; members m gained follow, sorted. An object the flow did not
 // change comes out byte for byte as it went in.
 func (e encoder) decodedObject(b []byte, m map[string]any, sp span) ([]byte, error) {
-	raw := e.o.raw[:sp.end]
+	raw := e.o.raw()[:sp.end]
 	d := jsonDecoder{data: raw, pos: int(sp.off) + 1}
 	b = append(b, '{')
 	space := d.pos
@@ -89,7 +89,7 @@ func (e encoder) addedMembers(b []byte, m map[string]any, seen *keySet, written 
 // decodedList is decodedObject for a list: each element is written by
 // value in the raw list's spacing.
 func (e encoder) decodedList(b []byte, l []any, sp span) ([]byte, error) {
-	raw := e.o.raw[:sp.end]
+	raw := e.o.raw()[:sp.end]
 	d := jsonDecoder{data: raw, pos: int(sp.off) + 1}
 	b = append(b, '[')
 	space := d.pos

@@ -3,7 +3,9 @@ package message
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -113,5 +115,44 @@ func TestEncodeKeepsBytes(t *testing.T) {
 		if err := JSON.Encode(m); err != nil || string(m.Body) != tc.want {
 			t.Errorf("%s: got %s (%v), want %s", tc.in, m.Body, err, tc.want)
 		}
+	}
+}
+
+// A payload of many values fills several chunks of its origin and looks
+// its objects up in an index: every value still keeps its bytes, those
+// of each chunk and escaped strings whose span takes a second slot.
+func TestEncodeKeepsBytesOfALargePayload(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`{"items": [`)
+	for i := range 200 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"id": 18%018d, "s": "caf\u00e9 %d", "p": "plain", "f": 1.50, "l": [ ]}`, i, i)
+	}
+	b.WriteString(`], "big": 18446744073709551616}`)
+	in := b.String()
+	m := &Message{Raw: []byte(in)}
+	if err := JSON.Decode(m); err != nil {
+		t.Fatal(err)
+	}
+	if m.origin.more == nil || len(m.origin.more.full) < 3 {
+		t.Fatalf("the payload should fill several chunks")
+	}
+	obj := m.Payload.(map[string]any)
+	items := obj["items"].([]any)
+	last := items[199].(map[string]any)
+	last["added"] = true
+	// Values moved elsewhere keep their bytes too.
+	obj["moved"] = []any{items[0].(map[string]any)["id"], items[100].(map[string]any)["s"], items[150]}
+	m.SetPayload(obj)
+	if err := JSON.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(in, `"l": [ ]}], "big"`, `"l": [ ],"added":true}], "big"`, 1)
+	want = strings.TrimSuffix(want, "}") + `,"moved":[18000000000000000000,"caf\u00e9 100",` +
+		`{"id": 18000000000000000150, "s": "caf\u00e9 150", "p": "plain", "f": 1.50, "l": [ ]}]}`
+	if string(m.Body) != want {
+		t.Fatalf("got  %s\nwant %s", m.Body, want)
 	}
 }

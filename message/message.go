@@ -22,6 +22,9 @@ type Message struct {
 	Payload any  // decoded Raw, valid when Decoded
 	Decoded bool // Payload holds the decoded Raw (or a stage's value)
 	Changed bool // Payload differs from Raw: the sink must encode it
+	// metaOwned is false while Meta is shared with the source message
+	// (next to the other flags: a message fits a 224-byte allocation).
+	metaOwned bool
 
 	Body []byte // what the sink writes: set by the runtime before Write
 
@@ -33,8 +36,6 @@ type Message struct {
 	Route   int      // sink index chosen by a route stage (0 without one)
 	Tracker *Tracker // acknowledgement of the source message this came from
 	More    []*Tracker
-	// metaOwned is false while Meta is shared with the source message.
-	metaOwned bool
 	// origin knows the raw bytes of the values decode built, for Encode.
 	origin *origin
 }
@@ -54,6 +55,19 @@ func (m *Message) SetMeta(k, v string) {
 // SetPayload replaces the payload; the sink will encode it.
 func (m *Message) SetPayload(p any) {
 	m.Payload, m.Decoded, m.Changed = p, true, true
+}
+
+// Undecode forgets the decoded payload of a message the flow has not
+// changed (its payload is still Raw decoded), so that a message kept
+// only for its acknowledgement (a member of a reduced batch, until the
+// result is written) holds its raw bytes and not its decoded values; the
+// next Decode decodes Raw again. It reports whether it forgot anything.
+func (m *Message) Undecode() bool {
+	if !m.Decoded || m.Changed {
+		return false
+	}
+	m.Payload, m.Decoded, m.origin = nil, false, nil
+	return true
 }
 
 // Derive returns a new message carrying m's identity, metadata (shared,

@@ -18,3 +18,29 @@ func TestAsReadGivesKeyAndMetaAsRead(t *testing.T) {
 		t.Fatalf("untracked AsRead = %+v", u)
 	}
 }
+
+// Undecode forgets a payload that is still Raw decoded, never one a
+// stage changed; decoding again gives the same payload, bytes kept.
+func TestUndecodeForgetsOnlyAnUnchangedPayload(t *testing.T) {
+	raw := `{"id": 18446744073709551616, "s": "caf\u00e9"}`
+	m := &Message{Raw: []byte(raw)}
+	if err := JSON.Decode(m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Undecode() || m.Decoded || m.Payload != nil || m.origin != nil {
+		t.Fatalf("unchanged payload kept: %+v", m)
+	}
+	if m.Undecode() {
+		t.Fatal("Undecode of an undecoded message reported true")
+	}
+	if err := JSON.Decode(m); err != nil {
+		t.Fatal(err)
+	}
+	m.SetPayload(m.Payload)
+	if m.Undecode() || !m.Decoded || m.Payload == nil {
+		t.Fatalf("changed payload forgotten: %+v", m)
+	}
+	if err := JSON.Encode(m); err != nil || string(m.Body) != raw {
+		t.Fatalf("body %s (%v), want %s", m.Body, err, raw)
+	}
+}

@@ -13,87 +13,117 @@ import (
 // built (the same interface data pointer), whatever object it now sits
 // in: `{"id": payload.id}` writes id's original bytes.
 //
-// Strings and numbers are boxed in slots that carry their span; an
-// object or list is looked up by its pointer. One origin serves one
-// message and is used by one goroutine at a time (the message's).
+// Every value decode built has a slot in the origin's chunks, and the
+// slot alone says where the value was read, so that a decoded event costs
+// little more memory than boxing its values does (a batch holds
+// thousands). A string or number is boxed in its slot: a string without
+// escapes is raw's own bytes between its quotes; a number's slot points
+// at its first digit in raw; only an escaped string, rare, takes a second
+// slot for its span. An object or list's slot holds its pointer and its
+// span. One origin serves one message and is used by one goroutine at a
+// time (the message's).
 type origin struct {
-	raw     []byte
-	strs    [][]strSlot // chunks: a new one when the last is full, so slots never move
-	nums    [][]numSlot
-	conts   []container
-	index   map[unsafe.Pointer]span // conts by pointer, once there are many
-	indexed int                     // len(conts) when index was built
-
-	// The first chunks, in the origin's own allocation: most events are small.
-	strs0   [4]strSlot
-	nums0   [2]numSlot
-	strList [1][]strSlot
-	numList [1][]numSlot
-	conts0  [1]container
+	rawp unsafe.Pointer // the raw bytes (a pointer and a length: the
+	rawn int            // origin of a whole decode fits 224 bytes)
+	vals []slot         // the chunk decode adds slots to now
+	more *overflow      // the rare rest: nil for most events
 }
+
+// overflow is what an origin needs only for large payloads.
+type overflow struct {
+	full    [][]slot                // chunks filled before vals: slots never move, boxes point at them
+	index   map[unsafe.Pointer]span // containers by pointer, once there are many
+	indexed int                     // slots when index was built
+}
+
+// slot is one value. A string's slot is its string header (p its bytes,
+// n its length), so a box points at the slot; a number's slot holds its
+// bits in n, the box points at n, and p points at the number in raw; an
+// object's or list's holds its map or boxed slice in p and its packed
+// span in n, as does the slot after an escaped string's (p nil).
+type slot struct {
+	p unsafe.Pointer
+	n uint64
+}
+
+const slotSize = unsafe.Sizeof(slot{})
 
 // span is a value's bytes in raw: raw[off:end].
 type span struct{ off, end uint32 }
 
-// strSlot and numSlot start with the value, so a pointer to the slot is a
-// pointer to the value an interface boxes.
-type strSlot struct {
-	s string
-	span
-}
+func (s span) pack() uint64 { return uint64(s.off)<<32 | uint64(s.end) }
 
-// numSlot holds an int or a float64's bits; the interface's type says which.
-type numSlot struct {
-	n uint64
-	span
-}
+func unpack(n uint64) span { return span{uint32(n >> 32), uint32(n)} }
 
-// container is an object's map or a list's boxed slice header, and its bytes.
-type container struct {
-	p unsafe.Pointer
-	span
+// wholeOrigin is an origin with the first chunk of a whole decode in its
+// own allocation: a flat event of up to 11 values (strings, numbers, the
+// object and a list) fits, in 224 bytes.
+type wholeOrigin struct {
+	origin
+	vals0 [11]slot
 }
 
 func newOrigin(raw []byte) *origin {
-	o := &origin{}
-	o.init(raw)
-	return o
+	o := &wholeOrigin{}
+	o.init(raw, o.vals0[:0])
+	return &o.origin
 }
 
-func (o *origin) init(raw []byte) {
-	o.raw = raw
-	o.strs, o.nums = o.strList[:1:1], o.numList[:1:1]
-	o.strs[0], o.nums[0] = o.strs0[:0], o.nums0[:0]
-	o.conts = o.conts0[:0]
+func (o *origin) init(raw []byte, vals []slot) {
+	o.rawp, o.rawn, o.vals = unsafe.Pointer(unsafe.SliceData(raw)), len(raw), vals
 }
+
+// raw is the bytes the values were decoded from.
+func (o *origin) raw() []byte { return unsafe.Slice((*byte)(o.rawp), o.rawn) }
 
 // tracked reports whether spans fit the raw bytes: the values of a
 // payload of 4 GiB or more are written as computed ones are.
-func (o *origin) tracked() bool { return o != nil && len(o.raw) < math.MaxUint32 }
+func (o *origin) tracked() bool { return o != nil && o.rawn < math.MaxUint32 }
 
-func (o *origin) boxString(s string, off, end int) any {
-	last := &o.strs[len(o.strs)-1]
-	if len(*last) == cap(*last) {
-		o.strs = append(o.strs, make([]strSlot, 0, 2*cap(*last)))
-		last = &o.strs[len(o.strs)-1]
-	}
-	*last = append(*last, strSlot{s, span{uint32(off), uint32(end)}})
-	return box(stringType, unsafe.Pointer(&(*last)[len(*last)-1]))
+// inRaw returns p's offset in raw, false when p points elsewhere.
+func (o *origin) inRaw(p unsafe.Pointer) (int, bool) {
+	off := uintptr(p) - uintptr(o.rawp)
+	return int(off), off < uintptr(o.rawn)
 }
 
-func (o *origin) boxNumber(typ unsafe.Pointer, bits uint64, off, end int) any {
-	last := &o.nums[len(o.nums)-1]
-	if len(*last) == cap(*last) {
-		o.nums = append(o.nums, make([]numSlot, 0, 2*cap(*last)))
-		last = &o.nums[len(o.nums)-1]
+// room returns n fresh slots, adjacent, in the current chunk.
+func (o *origin) room(n int) []slot {
+	if cap(o.vals)-len(o.vals) < n {
+		if o.more == nil {
+			o.more = &overflow{}
+		}
+		o.more.full = append(o.more.full, o.vals)
+		o.vals = make([]slot, 0, max(8, 2*cap(o.vals)))
 	}
-	*last = append(*last, numSlot{bits, span{uint32(off), uint32(end)}})
-	return box(typ, unsafe.Pointer(&(*last)[len(*last)-1]))
+	o.vals = o.vals[:len(o.vals)+n]
+	return o.vals[len(o.vals)-n:]
+}
+
+// boxString boxes s, read from raw[off:end]: s is raw's bytes when it
+// had no escapes (see jsonDecoder.str), else a copy, whose span is kept.
+func (o *origin) boxString(s string, off, end int) any {
+	p := unsafe.Pointer(unsafe.StringData(s))
+	if _, plain := o.inRaw(p); plain {
+		sl := o.room(1)
+		sl[0] = slot{p, uint64(len(s))}
+		return box(stringType, unsafe.Pointer(&sl[0]))
+	}
+	sl := o.room(2)
+	sl[0] = slot{p, uint64(len(s))}
+	sl[1] = slot{nil, span{uint32(off), uint32(end)}.pack()}
+	return box(stringType, unsafe.Pointer(&sl[0]))
+}
+
+// boxNumber boxes an int or a float64 (typ) read at raw[off].
+func (o *origin) boxNumber(typ unsafe.Pointer, bits uint64, off int) any {
+	sl := o.room(1)
+	sl[0] = slot{unsafe.Add(o.rawp, off), bits}
+	return box(typ, unsafe.Pointer(&sl[0].n))
 }
 
 // addContainer remembers the bytes of an object or list v decode built.
 func (o *origin) addContainer(v any, off, end int) {
-	o.conts = append(o.conts, container{dataOf(v), span{uint32(off), uint32(end)}})
+	o.room(1)[0] = slot{dataOf(v), span{uint32(off), uint32(end)}.pack()}
 }
 
 // scalarBytes returns the raw bytes of a string or number decode built.
@@ -102,21 +132,42 @@ func (o *origin) scalarBytes(v any) ([]byte, bool) {
 		return nil, false
 	}
 	e := (*eface)(unsafe.Pointer(&v))
-	var sp *span
 	switch e.typ {
 	case stringType:
-		if s := slotAt(o.strs, e.data); s != nil {
-			sp = &s.span
+		c, i := o.slotAt(e.data)
+		if c == nil {
+			return nil, false
 		}
+		if off, plain := o.inRaw(c[i].p); plain { // between its quotes
+			return o.raw()[off-1 : off+int(c[i].n)+1], true
+		}
+		sp := unpack(c[i+1].n)
+		return o.raw()[sp.off:sp.end], true
 	case intType, floatType:
-		if s := slotAt(o.nums, e.data); s != nil {
-			sp = &s.span
+		c, i := o.slotAt(unsafe.Add(e.data, -int(unsafe.Offsetof(slot{}.n))))
+		if c == nil {
+			return nil, false
+		}
+		off, _ := o.inRaw(c[i].p)
+		raw := o.raw()
+		return raw[off:numberEnd(raw, off)], true
+	}
+	return nil, false
+}
+
+// numberEnd is the end of the number at raw[off]. In a payload that
+// decoded, a number is followed by spacing, ',', ']', '}' or the end,
+// none of which a number holds.
+func numberEnd(raw []byte, off int) int {
+	for off < len(raw) {
+		switch c := raw[off]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+			off++
+		default:
+			return off
 		}
 	}
-	if sp == nil {
-		return nil, false
-	}
-	return o.raw[sp.off:sp.end], true
+	return off
 }
 
 // containerSpan returns the span of an object or list decode built.
@@ -125,40 +176,68 @@ func (o *origin) containerSpan(v any) (span, bool) {
 		return span{}, false
 	}
 	p := dataOf(v)
-	if len(o.conts) <= 16 {
-		for i := len(o.conts) - 1; i >= 0; i-- { // the outermost last: it is the likeliest
-			if o.conts[i].p == p {
-				return o.conts[i].span, true
+	if o.more == nil { // one chunk: look through it, the outermost (last) first
+		for i := len(o.vals) - 1; i >= 0; i-- {
+			if o.vals[i].p == p {
+				return unpack(o.vals[i].n), true
 			}
 		}
 		return span{}, false
 	}
-	if o.indexed != len(o.conts) { // a payload of many objects: look up in O(1)
-		o.index = make(map[unsafe.Pointer]span, len(o.conts))
-		for _, c := range o.conts {
-			o.index[c.p] = c.span
+	x := o.more
+	if n := o.slots(); x.indexed != n { // a large payload: look up in O(1)
+		x.index = make(map[unsafe.Pointer]span)
+		for _, c := range append(x.full, o.vals) {
+			for i, s := range c {
+				// Outside raw are the pointers of containers and of
+				// escaped strings, whose next slot holds their span.
+				_, inRaw := o.inRaw(s.p)
+				escaped := i+1 < len(c) && c[i+1].p == nil
+				if !inRaw && s.p != nil && !escaped {
+					x.index[s.p] = unpack(s.n)
+				}
+			}
 		}
-		o.indexed = len(o.conts)
+		x.indexed = n
 	}
-	sp, ok := o.index[p]
+	sp, ok := x.index[p]
 	return sp, ok
 }
 
-// slotAt returns the slot p points at, nil when p is not in any chunk
-// (a value built elsewhere: by an expression, by another decode).
-func slotAt[T any](chunks [][]T, p unsafe.Pointer) *T {
-	for _, c := range chunks {
-		if len(c) == 0 {
-			continue
-		}
-		base := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
-		size := unsafe.Sizeof(c[0])
-		off := uintptr(p) - base
-		if uintptr(p) >= base && off < uintptr(len(c))*size && off%size == 0 {
-			return &c[off/size]
+func (o *origin) slots() int {
+	n := len(o.vals)
+	for _, c := range o.more.full {
+		n += len(c)
+	}
+	return n
+}
+
+// slotAt returns the chunk holding the slot p points at and its index,
+// nil when p is in no chunk (a value built elsewhere: by an expression,
+// by another decode).
+func (o *origin) slotAt(p unsafe.Pointer) ([]slot, int) {
+	if i := indexIn(o.vals, p); i >= 0 {
+		return o.vals, i
+	}
+	if o.more != nil {
+		for _, c := range o.more.full {
+			if i := indexIn(c, p); i >= 0 {
+				return c, i
+			}
 		}
 	}
-	return nil
+	return nil, -1
+}
+
+func indexIn(c []slot, p unsafe.Pointer) int {
+	if len(c) == 0 {
+		return -1
+	}
+	off := uintptr(p) - uintptr(unsafe.Pointer(unsafe.SliceData(c)))
+	if off < uintptr(len(c))*slotSize && off%slotSize == 0 {
+		return int(off / slotSize)
+	}
+	return -1
 }
 
 func box(typ, data unsafe.Pointer) any {

@@ -195,6 +195,9 @@ func (b *batcher) reduce(ob *openBatch) *message.Message {
 		return nil
 	}
 	v, err := b.x.Runner.EvalReduce(b.plan.Reduce, payloads, ob.keyValue)
+	for _, m := range members { // their trackers keep them until the result is written
+		m.Undecode()
+	}
 	if err != nil {
 		b.stage.errors.Inc()
 		for _, m := range members {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -124,6 +125,24 @@ sink: {tsink: {name: br-out}}
 	}
 	if acked, _ := src.counts(); acked != 10 {
 		t.Fatalf("acked %d, want 10", acked)
+	}
+	// Their trackers keep a reduced batch's messages until the result is
+	// written: without their decoded payloads, which reduce has used.
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	members := 0
+	for _, w := range sink.writes {
+		for _, m := range w {
+			m.Trackers(func(tr *message.Tracker) {
+				members++
+				if src := tr.Source(); src.Decoded || src.Payload != nil {
+					t.Errorf("member %s still holds its payload %v", src.ID, src.Payload)
+				}
+			})
+		}
+	}
+	if members != 10 {
+		t.Fatalf("%d members in the reduced messages, want 10", members)
 	}
 }
 

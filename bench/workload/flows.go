@@ -117,11 +117,14 @@ func check(w workload, sink string, s summary, st stats) error {
 	return nil
 }
 
-// measurement is one process run: wall time from start to exit and the
-// peak resident set size the kernel recorded for it.
+// measurement is one process run: wall time from start to exit, the
+// peak resident set size the kernel recorded for it and its CPU time.
 type measurement struct {
 	Elapsed time.Duration
 	MaxRSS  int64 // KiB
+	// CPU is the process's user and system time: on a shared machine
+	// it moves much less than wall time when other work competes.
+	CPU time.Duration
 }
 
 // runProcess runs cmd with stdout to /dev/null and returns its measurement
@@ -140,7 +143,7 @@ func runProcess(ctx context.Context, dir string, args ...string) (measurement, [
 		return measurement{}, nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	err = cmd.Wait()
-	m := measurement{Elapsed: time.Since(start)}
+	m := measurement{Elapsed: time.Since(start), CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.MaxRSS = ru.Maxrss // KiB on Linux
 	}

@@ -2,7 +2,7 @@
 // it generates a file of JSON payment events once (cached in bench/out/),
 // builds the flowrun binary, runs workloads W1-W4 from `file` to `drop`
 // and to `stdout` (into /dev/null), each as its own process, and measures
-// wall time and peak RSS. Each run's summary line is checked against
+// wall time, CPU time and peak RSS. Each run's summary line is checked against
 // counts computed while generating. In the same invocation it measures
 // the ceiling: W2's work in a bare Go loop, on one goroutine and on
 // GOMAXPROCS. The table goes to stdout and to bench/out/results.md.
@@ -143,8 +143,8 @@ func bench(ctx context.Context, o options) error {
 				continue
 			}
 			r.Runs = append(r.Runs, m)
-			progress("%s %s to %s run %d/%d: %s, %.1f MiB%s", r.Workload, r.What, r.Sink, round+1, o.runs,
-				m.Elapsed.Round(time.Millisecond), float64(m.MaxRSS)/1024, note)
+			progress("%s %s to %s run %d/%d: %s (CPU %s), %.1f MiB%s", r.Workload, r.What, r.Sink, round+1, o.runs,
+				m.Elapsed.Round(time.Millisecond), m.CPU.Round(time.Millisecond), float64(m.MaxRSS)/1024, note)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -37,6 +37,22 @@ func (r row) median() (time.Duration, int64) {
 	return (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2, rss
 }
 
+// cpu is the median CPU time of the runs.
+func (r row) cpu() time.Duration {
+	ds := make([]time.Duration, 0, len(r.Runs))
+	for _, m := range r.Runs {
+		ds = append(ds, m.CPU)
+	}
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	if len(ds)%2 == 1 {
+		return ds[len(ds)/2]
+	}
+	return (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+}
+
 func (r row) rate(lines int) float64 {
 	d, _ := r.median()
 	if d <= 0 {
@@ -68,10 +84,10 @@ func markdown(rows []row, st stats, runs int, when time.Time) string {
 	fmt.Fprintf(&b, "# flowrun workload benchmark\n\n")
 	fmt.Fprintf(&b, "%s; %d lines (%.1f MiB) of JSON payment events, %d EUR over 500; ",
 		when.UTC().Format(time.RFC3339), st.Lines, float64(st.Bytes)/(1<<20), st.W2Matches)
-	fmt.Fprintf(&b, "median of %d run(s), peak RSS the largest of them; every figure is one process, wall time from start to exit.\n\n", runs)
+	fmt.Fprintf(&b, "median of %d run(s), peak RSS the largest of them; every figure is one process, wall time from start to exit, CPU its user + system time.\n\n", runs)
 	fmt.Fprintf(&b, "Machine: %s\n\n", machine())
-	b.WriteString("| workload | sink | msgs/s | elapsed | peak RSS MiB | vs ceiling |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| workload | sink | msgs/s | elapsed | CPU | peak RSS MiB | vs ceiling |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		d, rss := r.median()
 		ratio := ""
@@ -80,11 +96,11 @@ func markdown(rows []row, st stats, runs int, when time.Time) string {
 		}
 		name := strings.TrimSpace(r.Workload + " " + r.What)
 		if r.Problem != "" {
-			fmt.Fprintf(&b, "| %s | %s | FAILED: %s | | | |\n", name, r.Sink, strings.ReplaceAll(r.Problem, "\n", " "))
+			fmt.Fprintf(&b, "| %s | %s | FAILED: %s | | | | |\n", name, r.Sink, strings.ReplaceAll(r.Problem, "\n", " "))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.1f | %s |\n", name, r.Sink, r.rate(st.Lines),
-			d.Round(time.Millisecond), float64(rss)/1024, ratio)
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %.1f | %s |\n", name, r.Sink, r.rate(st.Lines),
+			d.Round(time.Millisecond), r.cpu().Round(time.Millisecond), float64(rss)/1024, ratio)
 	}
 	b.WriteString("\nThe ceiling is W2's work (goccy/go-json decode into map[string]any, filter, map, encode, write to io.Discard) in a bare Go loop with no graph; the ratio is against the parallel one.\n")
 	b.WriteString(targets(rows, st))

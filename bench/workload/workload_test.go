@@ -222,7 +222,8 @@ func TestMedianAndRatioToTheParallelCeiling(t *testing.T) {
 	runs := func(ms ...int) []measurement {
 		var out []measurement
 		for i, m := range ms {
-			out = append(out, measurement{Elapsed: time.Duration(m) * time.Millisecond, MaxRSS: int64(1000 * (i + 1))})
+			out = append(out, measurement{Elapsed: time.Duration(m) * time.Millisecond, MaxRSS: int64(1000 * (i + 1)),
+				CPU: time.Duration(m/2) * time.Millisecond})
 		}
 		return out
 	}
@@ -240,7 +241,7 @@ func TestMedianAndRatioToTheParallelCeiling(t *testing.T) {
 		t.Errorf("ratios %v, %v, %v; want W2 at 0.4 of the parallel ceiling and none elsewhere", rows[2].Ratio, rows[0].Ratio, rows[3].Ratio)
 	}
 	md := markdown(rows, stats{Lines: 1000}, 3, time.Now())
-	if !strings.Contains(md, "| W2 | drop | 400 | 2.5s | 3.9 | 0.40 |") {
+	if !strings.Contains(md, "| W2 | drop | 400 | 2.5s | 1.25s | 3.9 | 0.40 |") {
 		t.Errorf("no W2 row as expected in:\n%s", md)
 	}
 }
