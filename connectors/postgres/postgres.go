@@ -33,7 +33,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"net/url"
 	"os"
 	"regexp"
@@ -41,8 +40,10 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/connectors/internal/inflight"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/registry"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // defaultDSN is used when neither dsn nor $DATABASE_URL is set.
@@ -65,15 +66,17 @@ func init() {
 			return newSink(ctx, cfg, env)
 		},
 		Check:          check,
-		ValidateSource: validateTopic,
-		ValidateSink:   validateTopic,
+		ValidateSource: validate,
+		ValidateSink:   validate,
 	})
 }
 
 var commonFields = []registry.Field{
 	{Name: "dsn", Type: registry.String,
 		Doc: "postgres://user@host:port/db?sslmode=... or key=value form (default: $DATABASE_URL, else " + defaultDSN + ")"},
-	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${PGPASSWORD}\" (overrides the dsn's)"},
+	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${file:/run/secrets/pg-password}\" (overrides the dsn's)"},
+	sslmodeField,
+	tlsField,
 	{Name: "topic", Type: registry.String, Target: true, Required: true,
 		Doc: "the topic: table watermill_<topic> (letters, digits, _ . -)"},
 	{Name: "create", Type: registry.Bool, Default: true, Doc: "create the tables when they do not exist"},
@@ -106,7 +109,8 @@ func topicOf(cfg registry.Config) (string, error) {
 	return t, nil
 }
 
-// dsn is dsn, else $DATABASE_URL, else the local default, with password applied.
+// dsn is dsn, else $DATABASE_URL, else the local default, with
+// password, sslmode and tls applied.
 func dsn(cfg registry.Config) (string, error) {
 	d := strings.TrimSpace(cfg.String("dsn"))
 	if d == "" {
@@ -115,54 +119,56 @@ func dsn(cfg registry.Config) (string, error) {
 	if d == "" {
 		d = defaultDSN
 	}
-	pass := cfg.String("password")
-	if pass == "" {
-		return d, nil
+	set, err := sslSettings(cfg)
+	if err != nil {
+		return "", err
 	}
-	if strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://") {
-		u, err := url.Parse(d)
-		if err != nil {
-			return "", fmt.Errorf("dsn: %w", err)
+	if pass := cfg.String("password"); pass != "" {
+		if isURL(d) {
+			u, err := url.Parse(d)
+			if err != nil {
+				return "", fmt.Errorf("dsn: %w", err)
+			}
+			u.User = url.UserPassword(u.User.Username(), pass)
+			d = u.String()
+		} else {
+			set = append(set, [2]string{"password", pass})
 		}
-		u.User = url.UserPassword(u.User.Username(), pass)
-		return u.String(), nil
 	}
-	return d + " password='" + strings.ReplaceAll(pass, "'", `\'`) + "'", nil
+	return withSettings(d, set)
 }
 
-// where names the server for messages, without the password.
-func where(d string) string {
-	if u, err := url.Parse(d); err == nil && u.Host != "" {
-		return u.Redacted()
-	}
-	return "the dsn's server"
-}
-
-// open connects and pings.
+// open connects and pings; a failure says which step failed.
 func open(ctx context.Context, cfg registry.Config) (*sql.DB, error) {
 	d, err := dsn(cfg)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("pgx", d)
+	pc, err := pgx.ParseConfig(d) // its errors show the dsn with the password masked
 	if err != nil {
 		return nil, fmt.Errorf("dsn: %w", err)
 	}
+	serverName(cfg, &pc.Config)
+	db := stdlib.OpenDB(*pc)
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w; is it running, and does the database exist?", where(d), err)
+		return nil, explain(&pc.Config, err)
 	}
 	return db, nil
 }
 
-// validateTopic checks the topic, which names tables.
-func validateTopic(cfg registry.Config) error {
+// validate checks the topic, which names tables, and that sslmode and
+// tls agree.
+func validate(cfg registry.Config) error {
 	if _, err := topicOf(cfg); err != nil {
 		return registry.At(err, "topic")
+	}
+	if cfg.String("sslmode") == "disable" && cfg.Object("tls") != nil {
+		return registry.At(fmt.Errorf("sslmode is disable but tls is set; remove tls, or set sslmode to verify-full"), "sslmode")
 	}
 	return nil
 }

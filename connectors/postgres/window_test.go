@@ -44,18 +44,3 @@ func TestTopicNamesAreSafeIdentifiers(t *testing.T) {
 		t.Errorf("good topic refused: %v", err)
 	}
 }
-
-func TestPasswordIsAppliedToTheDSN(t *testing.T) {
-	t.Setenv("DATABASE_URL", "")
-	got, err := dsn(registry.Config{"password": "s3cr:t"})
-	if err != nil || got != "postgres://postgres:s3cr%3At@127.0.0.1:5432/test?sslmode=disable" {
-		t.Errorf("url dsn: %q, %v", got, err)
-	}
-	got, _ = dsn(registry.Config{"dsn": "host=db user=app", "password": "it's"})
-	if got != `host=db user=app password='it\'s'` {
-		t.Errorf("key=value dsn: %q", got)
-	}
-	if w := where("postgres://u:pw@h:5/d"); strings.Contains(w, "pw") {
-		t.Errorf("password shown: %s", w)
-	}
-}
