@@ -165,7 +165,7 @@ func TestCheck(t *testing.T) {
 		raw  map[string]any
 		want string
 	}{
-		{map[string]any{"topic": "t", "dsn": "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, "cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/test"},
+		{map[string]any{"topic": "t", "dsn": "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, "cannot reach PostgreSQL at 127.0.0.1:1: "},
 		{map[string]any{"topic": `bad"name`}, `topic "bad\"name": use up to 50 letters`},
 		{map[string]any{"topic": "missing_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), "create": false}, "does not exist and create is off"},
 		{map[string]any{"topic": "missing_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")}, ""},

@@ -82,6 +82,8 @@ func TestCheckOverTLS(t *testing.T) {
 			`authorization failure: the tables do not exist and user "reader" may not create them in schema public`},
 		{"no INSERT on the table", map[string]any{"dsn": s.dsn("reader"), "password": "reader-pw", "tls": withoutCert, "topic": "private"},
 			`authorization failure: user "reader" may not insert into table "watermill_private"; ask for GRANT INSERT ON "watermill_private" TO reader`},
+		{"source with no SELECT on the table", map[string]any{"dsn": s.dsn("reader"), "password": "reader-pw", "tls": withoutCert, "topic": "private"},
+			`authorization failure: user "reader" may not read (SELECT) table "watermill_private"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +92,11 @@ func TestCheckOverTLS(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err := spec.Check(ctx, conformance.Config(t, spec.SinkFields, tc.raw), conformance.Env(t, "sink", 0))
+			fields, role := spec.SinkFields, "sink"
+			if strings.HasPrefix(tc.name, "source ") {
+				fields, role = spec.SourceFields, "source"
+			}
+			err := spec.Check(ctx, conformance.Config(t, fields, tc.raw), conformance.Env(t, role, 0))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("check: %v", err)
