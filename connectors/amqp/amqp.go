@@ -26,14 +26,14 @@ package amqp
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/flowrun/flowrun/connectors/internal/resend"
-	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/connectors/internal/resend"
 	"github.com/flowrun/flowrun/registry"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -57,14 +57,9 @@ func init() {
 		Sink: func(ctx context.Context, cfg registry.Config, env registry.Env) (registry.Sink, error) {
 			return newSink(ctx, cfg, env)
 		},
-		Check: check,
-		ValidateSource: func(cfg registry.Config) error {
-			if _, err := serverURL(cfg); err != nil {
-				return registry.At(err, "url")
-			}
-			return nil
-		},
-		ValidateSink: validateSink,
+		Check:          check,
+		ValidateSource: validateURL,
+		ValidateSink:   validateSink,
 	})
 }
 
@@ -72,7 +67,8 @@ var connFields = []registry.Field{
 	{Name: "url", Type: registry.String,
 		Doc: "amqp://user:password@host:port/vhost, amqps:// for TLS (default: $AMQP_URL, else " + defaultURL + ")"},
 	{Name: "user", Type: registry.String, Doc: "user name, e.g. \"${AMQP_USER}\" (overrides the url's)"},
-	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${AMQP_PASSWORD}\" (overrides the url's)"},
+	{Name: "password", Type: registry.String, Secret: true, Doc: "password, e.g. \"${file:/run/secrets/amqp-password}\" (overrides the url's)"},
+	tlsField,
 	{Name: "declare", Type: registry.Bool, Default: true,
 		Doc: "declare the queue (durable) when it does not exist; off: it must exist"},
 }
@@ -100,7 +96,7 @@ var sinkFields = append(append([]registry.Field{}, connFields...),
 
 // serverURL is url, else $AMQP_URL, else the local default, with user
 // and password applied.
-func serverURL(cfg registry.Config) (string, error) {
+func serverURL(cfg registry.Config) (*url.URL, error) {
 	raw := strings.TrimSpace(cfg.String("url"))
 	if raw == "" {
 		raw = os.Getenv("AMQP_URL")
@@ -110,7 +106,7 @@ func serverURL(cfg registry.Config) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
-		return "", fmt.Errorf("url %q: want amqp://user:password@host:port/vhost", redact(raw))
+		return nil, fmt.Errorf("url %q: want amqp://user:password@host:port/vhost, or amqps:// for TLS", redact(raw))
 	}
 	if user := cfg.String("user"); user != "" {
 		pass, _ := u.User.Password()
@@ -119,7 +115,7 @@ func serverURL(cfg registry.Config) (string, error) {
 	if pass := cfg.String("password"); pass != "" {
 		u.User = url.UserPassword(u.User.Username(), pass)
 	}
-	return u.String(), nil
+	return u, nil
 }
 
 // redact hides the password of a URL for messages.
@@ -131,24 +127,41 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
-// dial opens a connection with heartbeats, so a dead broker is noticed.
+// dial opens a connection with heartbeats, so a dead broker is noticed,
+// over TLS for an amqps:// url.
 func dial(cfg registry.Config, env registry.Env) (*amqp.Connection, error) {
 	u, err := serverURL(cfg)
 	if err != nil {
 		return nil, err
 	}
+	tc, err := tlsFor(cfg, u)
+	if err != nil {
+		return nil, err
+	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName("flowrun-" + env.Flow + "-" + env.Role)
-	conn, err := amqp.DialConfig(u, amqp.Config{
-		Heartbeat: 10 * time.Second, Locale: "en_US", Properties: props,
-		Dial: func(network, addr string) (net.Conn, error) {
-			return net.DialTimeout(network, addr, 5*time.Second)
-		},
+	conn, err := amqp.DialConfig(u.String(), amqp.Config{
+		Heartbeat: 10 * time.Second, Locale: "en_US", Properties: props, TLSClientConfig: tc,
+		// A deadline on connecting and on the TLS and AMQP handshakes
+		// (a server that never answers), lifted once the connection is open.
+		Dial: amqp.DefaultDial(10 * time.Second),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach RabbitMQ at %s: %w; is rabbitmq-server running there?", redact(u), err)
+		return nil, explain(u, tc, err)
 	}
 	return conn, nil
+}
+
+// validateURL checks the url, and that tls goes with amqps://.
+func validateURL(cfg registry.Config) error {
+	u, err := serverURL(cfg)
+	if err != nil {
+		return registry.At(err, "url")
+	}
+	if u.Scheme == "amqp" && cfg.Object("tls") != nil {
+		return errPlainWithTLS()
+	}
+	return nil
 }
 
 // declareQueue makes sure the queue exists: declared durable, or (with
@@ -159,6 +172,10 @@ func declareQueue(ch *amqp.Channel, queue string, declare bool) error {
 		_, err = ch.QueueDeclare(queue, true, false, false, false, nil)
 	} else {
 		_, err = ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	}
+	var aerr *amqp.Error
+	if errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused {
+		return fmt.Errorf("authorization failure: the user may not use queue %q (%w); ask for the configure, write and read permissions on it (rabbitmqctl set_permissions)", queue, err)
 	}
 	if err != nil {
 		if declare {
@@ -171,8 +188,8 @@ func declareQueue(ch *amqp.Channel, queue string, declare bool) error {
 
 // validateSink checks the url and that exactly one of queue and exchange is set.
 func validateSink(cfg registry.Config) error {
-	if _, err := serverURL(cfg); err != nil {
-		return registry.At(err, "url")
+	if err := validateURL(cfg); err != nil {
+		return err
 	}
 	queue, exchange := cfg.String("queue"), cfg.String("exchange")
 	switch {
