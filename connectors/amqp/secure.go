@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"syscall"
+	"time"
 
 	"github.com/flowrun/flowrun/connectors/internal/tlsconf"
 	"github.com/flowrun/flowrun/registry"
@@ -60,6 +61,13 @@ func explain(u *url.URL, tc *tls.Config, err error) error {
 		if p := tlsconf.Explain("RabbitMQ server", addr, tc, err); p != nil {
 			return p
 		}
+		if closed(err) {
+			if cause := handshakeCause(addr, tc); cause != nil {
+				if p := tlsconf.Explain("RabbitMQ server", addr, tc, cause); p != nil {
+					return p
+				}
+			}
+		}
 	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
@@ -91,11 +99,31 @@ func refused(what string, u *url.URL, err error) error {
 	return nil
 }
 
+// handshakeCause finds why a TLS server closed the connection while it
+// opened: under TLS 1.3 a refused client certificate arrives as an
+// alert only at the first read, and amqp091 may report just "closed"
+// when the alert came before it sent its first frame. It connects
+// again, sends the AMQP protocol header and reads the answer.
+func handshakeCause(addr string, tc *tls.Config) error {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := tls.Client(conn, tc)
+	if _, err := c.Write([]byte("AMQP\x00\x00\x09\x01")); err != nil { // handshakes first
+		return err
+	}
+	_, err = c.Read(make([]byte, 1))
+	return err
+}
+
 // closed reports a connection the server ended. amqp091 reports a
 // read that failed while opening as a frame error holding only the
 // cause's text.
 func closed(err error) bool {
 	var aerr *amqp.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, amqp.ErrClosed) ||
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) || errors.Is(err, amqp.ErrClosed) ||
 		errors.As(err, &aerr) && aerr.Code == amqp.FrameError
 }

@@ -5,14 +5,17 @@ package amqp
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowrun/flowrun/connectors/conformance"
 	"github.com/flowrun/flowrun/connectors/internal/testcert"
+	"github.com/flowrun/flowrun/connectors/internal/tlsconf"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // secured adds to a connector's values what reaching RabbitMQ through
@@ -78,7 +81,7 @@ func TestCheckOverTLS(t *testing.T) {
 			"TLS failure: RabbitMQ server localhost:" + port + " wants a client certificate and got none"},
 		{"client certificate of another CA", map[string]any{"url": p.url(), "user": "guest", "password": "guest",
 			"tls": map[string]any{"ca_file": certs.CA, "cert_file": other.ClientCert, "key_file": other.ClientKey}},
-			"refused flowrun's client certificate"},
+			"TLS failure: RabbitMQ server " + p.addr + " refused flowrun's client certificate"},
 		{"unknown vhost", map[string]any{"url": p.url() + "no-such-vhost", "tls": p.tls(), "user": "guest", "password": "guest"},
 			`authorization failure: user "guest" may not use vhost "no-such-vhost" on RabbitMQ server ` + p.addr + `, or it does not exist`},
 		{"plaintext to the TLS port", map[string]any{"url": "amqp://guest:guest@" + p.addr + "/"},
@@ -108,5 +111,29 @@ func TestCheckOverTLS(t *testing.T) {
 				t.Fatalf("the password shows: %v", err)
 			}
 		})
+	}
+}
+
+// Under TLS 1.3 the server's refusal of the client certificate may
+// reach amqp091 only as "closed": the cause is then found by a
+// handshake of flowrun's own.
+func TestClosedWhileOpeningFindsTheTLSCause(t *testing.T) {
+	certs := testcert.New(t, testcert.Options{})
+	p := startTLSProxy(t, certs)
+	u, _ := url.Parse(p.url())
+	tc, err := tlsconf.Config(registry.Config{"ca_file": certs.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = explain(u, tc, amqp.ErrClosed)
+	if want := "TLS failure: RabbitMQ server " + p.addr + " wants a client certificate and got none"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("explain = %v\nwant it to say %q", err, want)
+	}
+	withCert, err := tlsconf.Config(registry.Config{"ca_file": certs.CA, "cert_file": certs.ClientCert, "key_file": certs.ClientKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := explain(u, withCert, amqp.ErrClosed); strings.Contains(err.Error(), "TLS failure") {
+		t.Fatalf("a handshake that works was blamed: %v", err)
 	}
 }
