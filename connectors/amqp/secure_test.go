@@ -56,3 +56,22 @@ func TestRefusedIsAnAuthorizationFailure(t *testing.T) {
 		t.Fatalf("a missing queue became %v", err)
 	}
 }
+
+// What amqp091 returns while opening gets the words of its step.
+func TestOpeningFailuresAreExplained(t *testing.T) {
+	u, _ := url.Parse("amqps://app:s3cret@rabbit:5671/orders")
+	for err, want := range map[error]string{
+		amqp.ErrCredentials: `authentication failure: RabbitMQ server rabbit:5671 refused user "app" and its password`,
+		amqp.ErrSASL:        "authentication failure: RabbitMQ server rabbit:5671 offers no login mechanism flowrun has",
+		amqp.ErrVhost:       `authorization failure: user "app" may not use vhost "orders" on RabbitMQ server rabbit:5671, or it does not exist`,
+	} {
+		got := explain(u, nil, err).Error()
+		if !strings.HasPrefix(got, want) || strings.Contains(got, "s3cret") {
+			t.Errorf("explain(%v) = %q\nwant it to start %q, without the password", err, got, want)
+		}
+	}
+	plain, _ := url.Parse("amqp://app:s3cret@rabbit/")
+	if got := explain(plain, nil, amqp.ErrClosed).Error(); !strings.HasPrefix(got, "RabbitMQ server rabbit:5672 closed the connection before the AMQP handshake") {
+		t.Errorf("closed on a plaintext url: %q", got)
+	}
+}
