@@ -83,7 +83,8 @@ func explain(u *url.URL, tc *tls.Config, err error) error {
 		return fmt.Errorf("cannot resolve %q (RabbitMQ server %s): %w; check the url's host and DNS", u.Hostname(), addr, err)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return fmt.Errorf("cannot reach RabbitMQ at %s: %w; is rabbitmq-server running there, and is the port reachable?", u.Redacted(), err)
-	case tc == nil && closed(err):
+	case tc == nil && (closed(err) || errors.Is(err, amqp.ErrCommandInvalid)):
+		// ErrCommandInvalid: amqp091 saw its reader end before an answer.
 		return fmt.Errorf("RabbitMQ server %s closed the connection before the AMQP handshake (%w); if that port wants TLS, use an amqps:// url", addr, err)
 	}
 	return fmt.Errorf("cannot reach RabbitMQ at %s: %w", u.Redacted(), err)

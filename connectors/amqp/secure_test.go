@@ -71,7 +71,9 @@ func TestOpeningFailuresAreExplained(t *testing.T) {
 		}
 	}
 	plain, _ := url.Parse("amqp://app:s3cret@rabbit/")
-	if got := explain(plain, nil, amqp.ErrClosed).Error(); !strings.HasPrefix(got, "RabbitMQ server rabbit:5672 closed the connection before the AMQP handshake") {
-		t.Errorf("closed on a plaintext url: %q", got)
+	for _, err := range []error{amqp.ErrClosed, amqp.ErrCommandInvalid} {
+		if got := explain(plain, nil, err).Error(); !strings.HasPrefix(got, "RabbitMQ server rabbit:5672 closed the connection before the AMQP handshake") {
+			t.Errorf("%v on a plaintext url: %q", err, got)
+		}
 	}
 }
