@@ -15,6 +15,9 @@ import (
 // in words that say what to change. It returns nil when err is not a
 // TLS failure, so a caller can try its other explanations.
 func Problem(who, addr, name string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if p := certProblem(who, addr, name, err); p != nil {
 		return p
 	}
@@ -28,6 +31,9 @@ func Problem(who, addr, name string, err error) error {
 // with (nil: none): it takes the server name from it and says whether
 // a refused client certificate was missing or not trusted.
 func Explain(who, addr string, tc *tls.Config, err error) error {
+	if err == nil {
+		return nil
+	}
 	name := ""
 	if tc != nil {
 		name = tc.ServerName

@@ -182,3 +182,10 @@ func handshake(t *testing.T, addr string, tc *tls.Config) error {
 	}
 	return nil
 }
+
+// No error is no TLS problem, not a panic.
+func TestNoErrorIsNoProblem(t *testing.T) {
+	if Problem("broker", "b:9093", "b", nil) != nil || Explain("broker", "b:9093", nil, nil) != nil {
+		t.Fatal("a nil error was explained")
+	}
+}
