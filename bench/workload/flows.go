@@ -43,10 +43,11 @@ func flowName(w workload, sink string) string {
 	return strings.ToLower(w.Name) + "-" + sink
 }
 
-// flowFile is the text of workload w reading data and writing to sink.
-func flowFile(w workload, sink, data string) string {
-	return fmt.Sprintf("version: 1\nname: %s\ndescription: bench %s (%s) to %s\nsource:\n  file: {path: %s}\n%ssink:\n  %s\n",
-		flowName(w, sink), w.Name, w.What, sink, strconv.Quote(data), w.Stages, sinks[sink])
+// flowFile is the text of workload w reading data and writing to sink,
+// with settings (top-level YAML lines) added.
+func flowFile(w workload, sink, data, settings string) string {
+	return fmt.Sprintf("version: 1\nname: %s\ndescription: bench %s (%s) to %s\nsource:\n  file: {path: %s}\n%s%ssink:\n  %s\n",
+		flowName(w, sink), w.Name, w.What, sink, strconv.Quote(data), settings, w.Stages, sinks[sink])
 }
 
 // summary is the binary's one-line report of a finite run.
@@ -164,17 +165,17 @@ func buildFlowrun(ctx context.Context, root, outDir string) (string, error) {
 	return bin, nil
 }
 
-// runFlow writes the flow file of w to sink and runs it once.
-func runFlow(ctx context.Context, root, bin, outDir, data string, w workload, sink string, profile bool) (measurement, summary, error) {
-	path := filepath.Join(outDir, flowName(w, sink)+".yaml")
-	if err := os.WriteFile(path, []byte(flowFile(w, sink, data)), 0o644); err != nil {
+// runFlow writes the flow file of w to sink, as variant v, and runs it once.
+func runFlow(ctx context.Context, root string, v variant, outDir, data string, w workload, sink string, profile bool) (measurement, summary, error) {
+	stem := filepath.Join(outDir, flowName(w, sink)+v.suffix())
+	if err := os.WriteFile(stem+".yaml", []byte(flowFile(w, sink, data, v.Settings)), 0o644); err != nil {
 		return measurement{}, summary{}, fmt.Errorf("write flow: %w", err)
 	}
-	args := []string{bin, "run", "--http-addr", "", "--log-level", "warn"}
+	args := []string{v.Bin, "run", "--http-addr", "", "--log-level", "warn"}
 	if profile {
-		args = append(args, "--cpuprofile", filepath.Join(outDir, flowName(w, sink)+".prof"))
+		args = append(args, "--cpuprofile", stem+".prof")
 	}
-	m, stderr, err := runProcess(ctx, root, append(args, path)...)
+	m, stderr, err := runProcess(ctx, root, append(args, stem+".yaml")...)
 	if err != nil {
 		return m, summary{}, err
 	}

@@ -7,7 +7,12 @@
 // the ceiling: W2's work in a bare Go loop, on one goroutine and on
 // GOMAXPROCS. The table goes to stdout and to bench/out/results.md.
 //
+// -tuned also runs every workload with the given top-level settings, and
+// -baseline also runs them (and the tuned ones) with another flowrun
+// binary, a build of main say, all in the same rounds:
+//
 //	go run ./bench/workload [-lines N] [-runs N] [-workloads W2,W3] [-sinks drop] [-profile]
+//	    [-tuned "concurrency: 2, max_demand: 2000"] [-baseline /tmp/flowrun-main]
 package main
 
 import (
@@ -35,6 +40,8 @@ type options struct {
 	sinks     []string
 	ceiling   bool
 	profile   bool
+	tuned     string // top-level YAML lines
+	baseline  string // another flowrun binary
 }
 
 func main() {
@@ -43,7 +50,7 @@ func main() {
 	childData := flag.String("data", "", "internal: the data file of -ceiling-child")
 
 	var o options
-	var wl, sk string
+	var wl, sk, tuned string
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines of the generated data file")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement, in rounds; the table shows the median (this machine is shared: one run is noise)")
 	flag.StringVar(&o.outDir, "out", "bench/out", "directory for the data, binary, flows and results (relative to the module root)")
@@ -51,6 +58,8 @@ func main() {
 	flag.StringVar(&sk, "sinks", "drop,stdout", "comma-separated sinks to run them to")
 	flag.BoolVar(&o.ceiling, "ceiling", true, "measure the bare Go loop ceiling")
 	flag.BoolVar(&o.profile, "profile", false, "write a CPU profile of every flow run to OUT/<flow>.prof (flowrun run --cpuprofile)")
+	flag.StringVar(&tuned, "tuned", "", `also run every workload with these top-level settings, e.g. "concurrency: 2, max_demand: 2000"`)
+	flag.StringVar(&o.baseline, "baseline", "", "also run every workload (and -tuned) with this flowrun binary, e.g. a build of main")
 	flag.Parse()
 
 	if *child != "" {
@@ -63,6 +72,9 @@ func main() {
 	var err error
 	if o.workloads, err = pick(wl, "workload", "W1", "W2", "W3", "W4"); err == nil {
 		o.sinks, err = pick(sk, "sink", "drop", "stdout")
+	}
+	if err == nil {
+		o.tuned, err = parseSettings(tuned)
 	}
 	if err == nil && (o.lines < 1 || o.runs < 1) {
 		err = fmt.Errorf("-lines and -runs must be at least 1, got %d and %d", o.lines, o.runs)
@@ -143,7 +155,7 @@ func bench(ctx context.Context, o options) error {
 				continue
 			}
 			r.Runs = append(r.Runs, m)
-			progress("%s %s to %s run %d/%d: %s (CPU %s), %.1f MiB%s", r.Workload, r.What, r.Sink, round+1, o.runs,
+			progress("%s %s to %s%s run %d/%d: %s (CPU %s), %.1f MiB%s", r.Workload, r.What, r.Sink, r.variantNote(), round+1, o.runs,
 				m.Elapsed.Round(time.Millisecond), m.CPU.Round(time.Millisecond), float64(m.MaxRSS)/1024, note)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -151,6 +163,7 @@ func bench(ctx context.Context, o options) error {
 		}
 	}
 	setRatios(rows, st.Lines)
+	setTunedRatios(rows, st.Lines)
 
 	md := markdown(rows, st, o.runs, time.Now())
 	fmt.Print(md)
@@ -196,14 +209,16 @@ func plan(ctx context.Context, o options, root, bin, outDir, data string, st sta
 			continue
 		}
 		for _, sink := range o.sinks {
-			rows = append(rows, row{Workload: w.Name, What: w.What, Sink: sink})
-			jobs = append(jobs, func() (measurement, string, error) {
-				m, s, err := runFlow(ctx, root, bin, outDir, data, w, sink, o.profile)
-				if err == nil {
-					err = check(w, sink, s, st)
-				}
-				return m, fmt.Sprintf(" (in %d, out %d, filtered %d)", s.In, s.Out, s.Filtered), err
-			})
+			for _, v := range variants(bin, o.baseline, o.tuned) {
+				rows = append(rows, row{Workload: w.Name, What: w.What, Sink: sink, Variant: v.Label})
+				jobs = append(jobs, func() (measurement, string, error) {
+					m, s, err := runFlow(ctx, root, v, outDir, data, w, sink, o.profile)
+					if err == nil {
+						err = check(w, sink, s, st)
+					}
+					return m, fmt.Sprintf(" (in %d, out %d, filtered %d)", s.In, s.Out, s.Filtered), err
+				})
+			}
 		}
 	}
 	return rows, jobs, nil

@@ -195,10 +195,10 @@ func TestWorkloadFlowsRunAndPassTheirChecks(t *testing.T) {
 	for _, w := range workloads {
 		for _, sink := range []string{"drop", "stdout"} {
 			path := filepath.Join(dir, flowName(w, sink)+".yaml")
-			os.WriteFile(path, []byte(flowFile(w, sink, data)), 0o644)
+			os.WriteFile(path, []byte(flowFile(w, sink, data, "")), 0o644)
 			flow, ds := compiler.CompileFile(path)
 			if flow == nil {
-				t.Fatalf("%s:\n%s\n%v", path, flowFile(w, sink, data), ds)
+				t.Fatalf("%s:\n%s\n%v", path, flowFile(w, sink, data, ""), ds)
 			}
 			if sink != "drop" {
 				continue // stdout would write into the test's output
@@ -229,9 +229,9 @@ func TestMedianAndRatioToTheParallelCeiling(t *testing.T) {
 	}
 	rows := []row{
 		{Workload: "ceiling", What: ceilingWhat("serial"), Runs: runs(4000)},
-		{Workload: "ceiling", What: ceilingWhat("parallel"), Runs: runs(900, 1000, 5000)}, // median 1000ms
-		{Workload: "W2", Sink: "drop", Runs: runs(2000, 3000, 1000, 4000)},                // median 2500ms
-		{Workload: "W1", Sink: "drop", Runs: runs(500)},
+		{Workload: "ceiling", What: ceilingWhat("parallel"), Runs: runs(900, 1000, 5000)},       // median 1000ms
+		{Workload: "W2", Sink: "drop", Variant: "defaults", Runs: runs(2000, 3000, 1000, 4000)}, // median 2500ms
+		{Workload: "W1", Sink: "drop", Variant: "defaults", Runs: runs(500)},
 	}
 	if d, rss := rows[2].median(); d != 2500*time.Millisecond || rss != 4000 {
 		t.Errorf("median of four runs: %s, %d KiB; want 2.5s and the largest RSS 4000", d, rss)
@@ -243,5 +243,43 @@ func TestMedianAndRatioToTheParallelCeiling(t *testing.T) {
 	md := markdown(rows, stats{Lines: 1000}, 3, time.Now())
 	if !strings.Contains(md, "| W2 | drop | 400 | 2.5s | 1.25s | 3.9 | 0.40 |") {
 		t.Errorf("no W2 row as expected in:\n%s", md)
+	}
+}
+
+func TestTunedVariantsAreSettingsAndRatios(t *testing.T) {
+	got, err := parseSettings(" concurrency: 2, max_demand: 2000 ")
+	if err != nil || got != "concurrency: 2\nmax_demand: 2000\n" {
+		t.Fatalf("parseSettings = %q, %v", got, err)
+	}
+	if _, err := parseSettings("concurrency 2"); err == nil {
+		t.Fatal("a setting without a colon was accepted")
+	}
+	vs := variants("new", "old", got)
+	var labels []string
+	for _, v := range vs {
+		labels = append(labels, v.Label+"="+v.Bin+v.suffix())
+	}
+	if want := "defaults=new tuned=new-tuned baseline=old-baseline baseline tuned=old-baseline-tuned"; strings.Join(labels, " ") != want {
+		t.Fatalf("variants %v, want %s", labels, want)
+	}
+	ms := func(d int) []measurement {
+		return []measurement{{Elapsed: time.Duration(d) * time.Millisecond, MaxRSS: 1024 * 30}}
+	}
+	rows := []row{
+		{Workload: "W2", Sink: "drop", Variant: "defaults", Runs: ms(1100)},
+		{Workload: "W2", Sink: "drop", Variant: "tuned", Runs: ms(1000)},
+		{Workload: "W2", Sink: "drop", Variant: "baseline", Runs: ms(2000)},
+		{Workload: "W2", Sink: "drop", Variant: "baseline tuned", Runs: ms(1000)},
+	}
+	setTunedRatios(rows, 1000)
+	if rows[0].VsTuned < 0.909 || rows[0].VsTuned > 0.910 || rows[2].VsTuned != 0.5 || rows[1].VsTuned != 0 {
+		t.Fatalf("vs tuned %v %v %v, want 0.91, 0 and 0.5", rows[0].VsTuned, rows[1].VsTuned, rows[2].VsTuned)
+	}
+	md := markdown(rows, stats{Lines: 1000}, 1, time.Now())
+	for _, want := range []string{"| W2 | drop | defaults | 909 | 1.1s | 0s | 30.0 |  | 0.91 |",
+		"| W2 | drop | baseline | 500 | 2s | 0s | 30.0 |  | 0.50 |", "at defaults within 15% of tuned (issue 10): 0.91 of tuned, met"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("no %q in:\n%s", want, md)
+		}
 	}
 }
