@@ -48,7 +48,8 @@ func CompileFile(path string) (*Flow, diag.List) {
 func Compile(f *dsl.Flow) (*Flow, diag.List) {
 	c := &compiler{}
 	out := &Flow{Name: f.Name, File: f.File, Description: f.Description,
-		Concurrency: runtime.NumCPU(), MaxDemand: DefaultMaxDemand, MaxMessageBytes: DefaultMaxMessageBytes}
+		Concurrency: runtime.NumCPU(), MaxDemand: DefaultMaxDemand, MaxMessageBytes: DefaultMaxMessageBytes,
+		MaxInFlightBytes: DefaultMaxInFlightBytes}
 	if f.Concurrency != nil {
 		out.Concurrency = f.Concurrency.Value
 	}
@@ -57,6 +58,9 @@ func Compile(f *dsl.Flow) (*Flow, diag.List) {
 	}
 	if f.MaxMessageBytes != nil {
 		out.MaxMessageBytes = f.MaxMessageBytes.Value
+	}
+	if f.MaxInFlightBytes != nil {
+		out.MaxInFlightBytes = f.MaxInFlightBytes.Value
 	}
 	if f.PartitionBy != nil {
 		out.PartitionBy = c.expr(f.PartitionBy, expression.MessageScope)

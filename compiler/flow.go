@@ -13,8 +13,9 @@ import (
 
 // Defaults for settings a flow file may leave out.
 const (
-	DefaultMaxDemand       = 64
-	DefaultMaxMessageBytes = 4 << 20
+	DefaultMaxDemand        = 1024
+	DefaultMaxMessageBytes  = 4 << 20
+	DefaultMaxInFlightBytes = 64 << 20
 )
 
 // Flow is a checked, compiled flow.
@@ -27,7 +28,10 @@ type Flow struct {
 	Concurrency     int
 	MaxDemand       int
 	MaxMessageBytes int
-	PartitionBy     *expression.Program // nil: any processor
+	// MaxInFlightBytes bounds the bytes of the source messages the flow
+	// holds, read and not yet settled.
+	MaxInFlightBytes int
+	PartitionBy      *expression.Program // nil: any processor
 
 	Middleware []*registry.Middleware // first = outermost
 	Steps      []*Step                // per-message stages, run by the processors

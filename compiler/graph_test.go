@@ -23,6 +23,7 @@ source:
 
 concurrency: 8
 max_demand: 64
+max_in_flight_bytes: 1000000
 partition_by: payload.user
 
 middleware:
@@ -49,7 +50,7 @@ func TestCompileSpecFlow(t *testing.T) {
 	if f.Name != "large-eur-payments" || f.File != "f.yaml" || f.Description != "EUR payments over 500, batched to the ledger topic" {
 		t.Errorf("header: %q %q %q", f.Name, f.File, f.Description)
 	}
-	if f.Concurrency != 8 || f.MaxDemand != 64 || f.PartitionBy == nil || f.PartitionBy.Source != "payload.user" || !f.NeedsPayload {
+	if f.Concurrency != 8 || f.MaxDemand != 64 || f.MaxInFlightBytes != 1_000_000 || f.PartitionBy == nil || f.PartitionBy.Source != "payload.user" || !f.NeedsPayload {
 		t.Errorf("settings: concurrency %d max_demand %d partition_by %v needs payload %v", f.Concurrency, f.MaxDemand, f.PartitionBy, f.NeedsPayload)
 	}
 	src := f.Source
@@ -140,8 +141,8 @@ func TestCompileRoutedFlow(t *testing.T) {
 	if len(f.Sinks) != 2 || f.Sinks[0].Role != "large" || f.Sinks[1].Role != "small" {
 		t.Fatalf("sinks %+v", f.Sinks)
 	}
-	if f.Concurrency != 2 || f.MaxDemand != 64 || f.DeadLetter != nil {
-		t.Errorf("concurrency %d max_demand %d dead letter %v", f.Concurrency, f.MaxDemand, f.DeadLetter)
+	if f.Concurrency != 2 || f.MaxDemand != 1024 || f.MaxInFlightBytes != 64<<20 || f.DeadLetter != nil {
+		t.Errorf("concurrency %d max_demand %d max_in_flight_bytes %d dead letter %v", f.Concurrency, f.MaxDemand, f.MaxInFlightBytes, f.DeadLetter)
 	}
 	if p := f.Batch.Plan; p.Size != 10 || p.Timeout != time.Second || p.Key.Source != "payload.kind.size" || p.Reduce == nil {
 		t.Errorf("batch plan %+v", p)

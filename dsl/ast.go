@@ -17,10 +17,11 @@ type Flow struct {
 
 	Source *Connector
 
-	Concurrency     *Int  // processor pool size; nil = number of CPUs
-	MaxDemand       *Int  // most messages one processor asks for at once
-	MaxMessageBytes *Int  // larger source messages fail (dead letter)
-	PartitionBy     *Node // expression; nil when absent
+	Concurrency      *Int  // processor pool size; nil = number of CPUs
+	MaxDemand        *Int  // most messages one processor asks for at once
+	MaxMessageBytes  *Int  // larger source messages fail (dead letter)
+	MaxInFlightBytes *Int  // most bytes of source messages held unsettled
+	PartitionBy      *Node // expression; nil when absent
 
 	Middleware []*Item
 	Stages     []*Stage

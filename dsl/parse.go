@@ -16,7 +16,7 @@ import (
 // TopLevelKeys are the keys a flow file may have, in documentation order.
 var TopLevelKeys = []string{
 	"version", "name", "description", "source", "concurrency", "max_demand",
-	"max_message_bytes", "partition_by", "middleware", "stages", "sink", "sinks", "dead_letter",
+	"max_message_bytes", "max_in_flight_bytes", "partition_by", "middleware", "stages", "sink", "sinks", "dead_letter",
 }
 
 // ConnectorCommonKeys are the keys a connector map may have besides its kind.
@@ -87,6 +87,7 @@ func Parse(file string, src []byte, env Lookup) (*Flow, diag.List) {
 	f.Concurrency = p.positive(root.Get("concurrency"))
 	f.MaxDemand = p.positive(root.Get("max_demand"))
 	f.MaxMessageBytes = p.positive(root.Get("max_message_bytes"))
+	f.MaxInFlightBytes = p.positive(root.Get("max_in_flight_bytes"))
 	if v := root.Get("partition_by"); v != nil {
 		if _, ok := p.str(v); ok {
 			f.PartitionBy = v

@@ -47,6 +47,7 @@ func (p *Pipeline) settle(t *message.Tracker) {
 	switch f := t.Failure(); {
 	case f == nil:
 		p.source.Ack(t.Source())
+		p.budget.release(t.Source())
 		if t.WasDelivered() {
 			p.acked.Add(1)
 			p.outcome.acked.Inc()
@@ -81,6 +82,7 @@ func (p *Pipeline) discard(t *message.Tracker, f *message.Failure) {
 	} else {
 		p.source.Ack(t.Source())
 	}
+	p.budget.release(t.Source())
 	p.discarded.Add(1)
 	p.lost.Add(1)
 	p.outcome.discarded.Inc()
@@ -100,6 +102,7 @@ func (p *Pipeline) nack(t *message.Tracker, f *message.Failure) {
 		p.lost.Add(1)
 	}
 	p.source.Nack(t.Source(), err)
+	p.budget.release(t.Source())
 	p.nacked.Add(1)
 	p.outcome.nacked.Inc()
 }

@@ -83,6 +83,8 @@ func (b *batcher) run() {
 			for len(b.pending) > 0 && !b.pending[0].deadline.After(now) {
 				b.flush(b.pending[0])
 			}
+		case <-b.p.budget.pressure:
+			b.flushAll()
 		}
 	}
 }
@@ -138,6 +140,20 @@ func (b *batcher) add(m *message.Message) {
 	b.held++
 	if len(ob.msgs) >= b.plan.Size {
 		b.flush(ob)
+	}
+	if b.p.budget.pressed() {
+		b.flushAll()
+	}
+}
+
+// flushAll flushes every open batch early: reading waits on
+// max_in_flight_bytes, and only a flush gives back what they hold.
+func (b *batcher) flushAll() {
+	for len(b.pending) > 0 {
+		if !b.pending[0].flushed {
+			b.early.Inc()
+		}
+		b.flush(b.pending[0])
 	}
 }
 

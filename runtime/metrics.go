@@ -14,6 +14,7 @@ type metrics struct {
 	edgeCapacity  *prometheus.GaugeVec
 	edgeBlocked   *prometheus.CounterVec
 	stageDemand   *prometheus.GaugeVec
+	inFlightBytes *prometheus.GaugeVec
 	stageDuration *durations
 	stageErrors   *prometheus.CounterVec
 	messages      *prometheus.CounterVec
@@ -35,6 +36,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "flowrun_edge_blocked_seconds_total", Help: "Time the sender waited on a full edge (backpressure)."}, edge)),
 		stageDemand: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flowrun_stage_demand", Help: "Open demand: messages a stage has asked for and not yet received."}, stage)),
+		inFlightBytes: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flowrun_in_flight_bytes", Help: "Bytes of the source messages read and not yet acked, nacked or dead-lettered; reading waits while they reach max_in_flight_bytes."},
+			[]string{"flow"})),
 		stageDuration: register(reg, newDurations("flowrun_stage_duration_seconds",
 			"Time a stage spends on one message, timed on one message in 8 (sinks: on one write).", stage,
 			[]float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 25e-4, 0.01, 0.05, 0.25, 1, 5})),
@@ -47,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "flowrun_batch_size", Help: "Messages per flushed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14)}, stage)),
 		batchEarly: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowrun_batch_early_flushes_total", Help: "Batches flushed before size or timeout because max_buffered was reached."}, stage)),
+			Name: "flowrun_batch_early_flushes_total", Help: "Batches flushed before size or timeout because max_buffered or max_in_flight_bytes was reached."}, stage)),
 	}
 }
 

@@ -17,6 +17,7 @@ const (
 	EventDemand         EventKind = "demand"          // Node asked upstream for Count messages
 	EventEnqueued       EventKind = "enqueued"        // Count messages put on edge From->To
 	EventBufferFull     EventKind = "buffer_full"     // edge From->To was full; the sender waits
+	EventBudgetFull     EventKind = "budget_full"     // the flow holds Bytes, max_in_flight_bytes or more: reading waits
 	EventStageStart     EventKind = "stage_start"     // Node started work on Count messages
 	EventStageStop      EventKind = "stage_stop"      // Node finished them after Duration
 	EventStageException EventKind = "stage_exception" // Stage failed on a message (Err)
@@ -33,6 +34,7 @@ type Event struct {
 	Stage    string
 	From, To string
 	Count    int
+	Bytes    int64 // budget_full: the bytes the flow holds
 	Duration time.Duration
 	Err      error
 	Messages []*message.Message
@@ -69,6 +71,9 @@ func LogObserver(l *slog.Logger) Observer {
 		add("to", e.To)
 		if e.Count != 0 {
 			attrs = append(attrs, slog.Int("count", e.Count))
+		}
+		if e.Bytes != 0 {
+			attrs = append(attrs, slog.Int64("bytes", e.Bytes))
 		}
 		if e.Duration != 0 {
 			attrs = append(attrs, slog.Duration("duration", e.Duration))

@@ -76,6 +76,7 @@ type Pipeline struct {
 	sinks   []*sinkNode
 	dlq     *sinkNode
 	dlqEdge *edge           // set when the flow has a dead letter
+	budget  *budget         // max_in_flight_bytes
 	work    context.Context // cancelled only when the drain times out
 
 	stageStats []stageMetrics // of the per-message stages, in order

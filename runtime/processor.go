@@ -65,7 +65,7 @@ func (pr *processor) run() {
 		}
 		pr.forward()
 		pr.clock.flush(pr.p.stageStats)
-		pr.t.demand.release(len(c.msgs))
+		pr.t.demand.done(len(c.msgs), len(pr.in.ch) == 0)
 		pr.p.emit(Event{Kind: EventStageStop, Node: compiler.ProcessorsNodeID, Count: len(c.msgs), Duration: time.Since(start)})
 	}
 }
@@ -101,6 +101,7 @@ func (pr *processor) handle(m *message.Message) {
 	switch len(outs) {
 	case 0:
 		m.Tracker.Dropped()
+		m.Undecode() // its source's message block may outlive it: do not keep its payload alive with it
 		return
 	case 1:
 	default:

@@ -185,6 +185,7 @@ func (w *dlqWriter) run() {
 					"stage", f.Stage, "id", t.Source().ID, "error", f.Err)
 			}
 			w.p.source.Ack(t.Source())
+			w.p.budget.release(t.Source())
 			w.p.dead.Add(1)
 			w.p.outcome.deadLettered.Inc()
 		}

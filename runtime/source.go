@@ -26,16 +26,24 @@ func (t *topology) readSource(stop, work context.Context, p *Pipeline) {
 	seed := maphash.MakeSeed()
 	retry := time.Duration(0)
 	for {
-		n, err := t.demand.acquire(stop, f.MaxDemand)
+		n, err := t.demand.acquire(stop)
 		if err != nil {
 			return
 		}
+		fit, err := p.budget.fit(stop, n)
+		if err != nil {
+			t.demand.release(n)
+			return
+		}
+		t.demand.release(n - fit)
+		n = fit
 		p.emit(Event{Kind: EventDemand, Node: "processors", Count: n})
 		buf := make([]*message.Message, n)
 		k, err := p.source.Read(stop, buf)
 		t.demand.release(n - k)
 		if k > 0 {
 			retry = 0
+			p.budget.take(buf[:k])
 			t.dispatch(work, p, x, seed, buf[:k])
 		}
 		switch {

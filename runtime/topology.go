@@ -25,7 +25,9 @@ func (p *Pipeline) build(work context.Context) *topology {
 	f := p.flow
 	m := p.metrics
 	t := &topology{work: work}
-	t.demand = newDemand(f.Concurrency*f.MaxDemand, m.stageDemand.WithLabelValues(f.Name, "processors"))
+	t.demand = newDemand(f.Concurrency, f.MaxDemand, m.stageDemand.WithLabelValues(f.Name, "processors"))
+	p.budget = newBudget(int64(f.MaxInFlightBytes), int64(f.MaxMessageBytes), m.inFlightBytes.WithLabelValues(f.Name),
+		func(held int64) { p.emit(Event{Kind: EventBudgetFull, Node: "source", Bytes: held}) })
 	lanes := 1
 	if f.PartitionBy != nil || p.orderedByPartition() {
 		lanes = f.Concurrency

@@ -65,12 +65,15 @@ func topLevelProperties() (map[string]*obj, error) {
 		"version": newObj().set("description", "the flow file format version; this flowrun reads 1").set("const", 1),
 		"name": newObj().set("description", "the flow's name: the `flow` label of every metric").
 			set("type", "string").set("pattern", namePattern),
-		"description":       newObj().set("description", "what the flow does, for people").set("type", "string"),
-		"source":            ref("source").set("description", "where messages come from: exactly one connector, and an optional codec"),
-		"concurrency":       positiveInt("processor pool size; the number of CPUs when absent", nil),
-		"max_demand":        positiveInt("most messages one processor asks for at once", compiler.DefaultMaxDemand),
+		"description": newObj().set("description", "what the flow does, for people").set("type", "string"),
+		"source":      ref("source").set("description", "where messages come from: exactly one connector, and an optional codec"),
+		"concurrency": positiveInt("processor pool size; the number of CPUs when absent", nil),
+		"max_demand": positiveInt("most messages one processor asks for at once: its demand starts at 128 (or this, when lower) and doubles up to this "+
+			"while processors wait for messages the source was held back from reading; messages are handed over in chunks of half a processor's demand", compiler.DefaultMaxDemand),
 		"max_message_bytes": positiveInt("larger source messages fail (and go to dead_letter)", compiler.DefaultMaxMessageBytes),
-		"partition_by":      partition,
+		"max_in_flight_bytes": positiveInt("most bytes of source messages (as read) the flow holds, read and not yet acked, nacked or dead-lettered: "+
+			"reading waits while they reach it, and open batches flush early; a single larger message still passes, alone", compiler.DefaultMaxInFlightBytes),
+		"partition_by": partition,
 		"middleware": newObj().
 			set("description", "wraps the handler chain of each message and each sink write; the first listed is the outermost").
 			set("type", "array").set("items", ref("middleware")),
