@@ -37,12 +37,13 @@ func (p *Pipeline) build(work context.Context) *topology {
 		t.lanes = append(t.lanes, newEdge(m, p.obs, f.Name, "source", "processors", 2*f.Concurrency/lanes+2, f.Concurrency*f.MaxDemand))
 	}
 
+	down, chunkMax := downChunks(f.Concurrency, f.MaxDemand), max(f.MaxDemand/2, 1)
 	upstream := "processors"
 	if f.Batch != nil {
 		upstream = f.Batch.NodeID
 	}
 	for _, s := range p.sinks {
-		e := newEdge(m, p.obs, f.Name, upstream, s.id, 2*f.Concurrency+2, (2*f.Concurrency+2)*f.MaxDemand)
+		e := newEdge(m, p.obs, f.Name, upstream, s.id, down, down*chunkMax)
 		t.sinkEdges = append(t.sinkEdges, e)
 		w := &sinkWriter{p: p, node: s, in: e, stage: m.stage(f.Name, s.id), work: work,
 			merge: f.Batch == nil || f.Batch.Plan.Reduce != nil}
@@ -51,7 +52,7 @@ func (p *Pipeline) build(work context.Context) *topology {
 	}
 	if f.Batch != nil {
 		plan := f.Batch.Plan
-		t.batchEdge = newEdge(m, p.obs, f.Name, "processors", f.Batch.NodeID, 2*f.Concurrency+2, (2*f.Concurrency+2)*f.MaxDemand)
+		t.batchEdge = newEdge(m, p.obs, f.Name, "processors", f.Batch.NodeID, down, down*chunkMax)
 		t.batcher = newBatcher(p, f.Batch.Name, plan, t.batchEdge, t.sinkEdges, work)
 	}
 	if p.dlq != nil {
@@ -107,4 +108,13 @@ func stageNamed(ms []*registry.Middleware) []*registry.Middleware {
 func (p *Pipeline) writeChain(base registry.Writer) registry.Writer {
 	_, w := middleware.Chain(p.flow.Middleware, nil, base)
 	return w
+}
+
+// downChunks is the capacity, in chunks, of the edges after the
+// processors: 2 per processor plus 2, as long as chunks are small. As
+// the demand lets chunks grow, fewer: the edges buffer about as many
+// messages as that many chunks of 64 would, and at least 2 chunks.
+func downChunks(procs, maxDemand int) int {
+	n := 2*procs + 2
+	return max(2, min(n, n*64/max(maxDemand/2, 1)))
 }
