@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 
+	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/middleware"
 	"github.com/flowrun/flowrun/registry"
@@ -27,7 +28,7 @@ func (p *Pipeline) build(work context.Context) *topology {
 	t := &topology{work: work}
 	t.demand = newDemand(f.Concurrency, f.MaxDemand, m.stageDemand.WithLabelValues(f.Name, "processors"))
 	p.budget = newBudget(int64(f.MaxInFlightBytes), int64(f.MaxMessageBytes), m.inFlightBytes.WithLabelValues(f.Name),
-		func(held int64) { p.emit(Event{Kind: EventBudgetFull, Node: "source", Bytes: held}) })
+		func(held int64) { p.emit(Event{Kind: EventBudgetFull, Node: compiler.SourceNodeID, Bytes: held}) })
 	lanes := 1
 	if f.PartitionBy != nil || p.orderedByPartition() {
 		lanes = f.Concurrency
