@@ -264,9 +264,17 @@ func (p *Pipeline) open(ctx context.Context) error {
 	return nil
 }
 
-// maxInFlight is the most source messages the flow can hold unacked.
+// brokerWindow caps, per processor, the messages a broker source is
+// asked to hold (its prefetch, max ack pending): max_demand defaults to
+// 1024 so that file sources hand over big chunks, but a broker's own
+// client buffers what it prefetches below the byte budget, and
+// CPUs x 1024 large messages would be far more than a flow can use.
+const brokerWindow = 256
+
+// maxInFlight is the most source messages the flow asks its source to
+// hold unacked (registry.Env.MaxInFlight).
 func (p *Pipeline) maxInFlight() int {
-	n := p.flow.Concurrency * p.flow.MaxDemand
+	n := p.flow.Concurrency * min(p.flow.MaxDemand, brokerWindow)
 	if b := p.flow.Batch; b != nil {
 		// Open batches hold messages unacked up to max_buffered; a source
 		// that stopped below that would stall batches until their timeout.
