@@ -48,9 +48,12 @@ func testCmd(args []string, io IO) int {
 	}
 	report := flowtest.RunFiles(ctx, files, opts)
 	if *update {
-		changed, err := flowtest.Update(report)
+		changed, notUpdated, err := flowtest.Update(report)
 		for _, f := range changed {
 			fmt.Fprintf(io.Stderr, "updated %s\n", f)
+		}
+		for _, n := range notUpdated {
+			fmt.Fprintln(io.Stderr, n)
 		}
 		if err != nil {
 			fmt.Fprintln(io.Stderr, "flowrun test:", err)

@@ -152,3 +152,49 @@ func TestEval(t *testing.T) {
 		}
 	}
 }
+
+// writeFlowAndTests puts a flow f.yaml and its tests f.test.yaml in a new
+// directory and returns the test file's path.
+func writeFlowAndTests(t *testing.T, flow, tests string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test := filepath.Join(dir, "f.test.yaml")
+	if err := os.WriteFile(test, []byte(tests), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return test
+}
+
+// A run that got stuck produced partial outputs: --update must not
+// write them as the expectation.
+func TestUpdateNeverWritesARunThatDidNotComplete(t *testing.T) {
+	tests := `tests:
+  - name: stuck
+    input:
+      - payload: {id: 1}
+      - payload: {id: 1}
+      - wait: 1h
+    expect: {filtered: 1}
+`
+	test := writeFlowAndTests(t, `version: 1
+name: w
+source: {stdin: {}}
+concurrency: 1
+middleware:
+  - dedupe: {key: payload.id, ttl: 1m}
+stages:
+  - batch: {size: 10, timeout: 1h}
+sink: {stdout: {}}
+`, tests)
+	code, out, errs := flowrun("", "test", "--update", "--timeout", "1s", test)
+	if code != 1 || !strings.Contains(errs, test+":2:5: stuck: not updated: its run did not complete; fix that first") ||
+		strings.Contains(errs, "updated "+test) || !strings.Contains(out, "a wait could not start within 1s") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if src, _ := os.ReadFile(test); string(src) != tests {
+		t.Fatalf("the test file changed:\n%s", src)
+	}
+}

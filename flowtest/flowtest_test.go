@@ -209,7 +209,7 @@ tests:
 	if r.ExitCode() != flowtest.ExitFailed {
 		t.Fatalf("exit %d before the update", r.ExitCode())
 	}
-	if changed, err := flowtest.Update(r); err != nil || len(changed) != 1 {
+	if changed, _, err := flowtest.Update(r); err != nil || len(changed) != 1 {
 		t.Fatalf("update: %v %v", changed, err)
 	}
 	r, out := run(t, file)

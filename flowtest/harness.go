@@ -36,7 +36,11 @@ type Result struct {
 	// condition that does not compile), as opposed to a flow that fails it.
 	Invalid bool
 	Elapsed time.Duration
-	Got     *Got // nil when the flow did not run
+	// Got is what a completed run produced; nil when the flow did not
+	// compile or its run did not complete (RunError), so --update never
+	// writes partial outputs as the expectation.
+	Got      *Got
+	RunError error // the run timed out or got stuck
 }
 
 // Passed reports whether the test passed.
@@ -80,11 +84,12 @@ func runTest(ctx context.Context, s *Suite, t *Test, opts Options) *Result {
 		return r
 	}
 	g, err := execute(ctx, flow, msgs, opts)
-	r.Got = g
 	if err != nil {
+		r.RunError = err
 		r.Failures.Add(t.At.Errorf("%v", err))
 		return r
 	}
+	r.Got = g
 	r.Failures = compare(t, g, conds)
 	return r
 }
