@@ -295,6 +295,11 @@ func (p *parser) expect(n *dsl.Node) Expect {
 			e.Conditions = c.Items
 		}
 	}
+	if n.Kind == dsl.Map && len(e.Outputs) == 0 && e.DeadLetter == nil && len(e.Counts) == 0 && len(e.Conditions) == 0 {
+		// A test that checks nothing passes whatever the flow does.
+		p.errorf(n, "expect checks nothing: give outputs, dead_letter, a count (filtered, nacked, discarded) or conditions "+
+			"(to fill it with --update, start with outputs: {SINK: []})")
+	}
 	if v := n.Get("ordered"); v != nil {
 		b, err := strconv.ParseBool(v.Value)
 		if v.Kind != dsl.Scalar || err != nil {

@@ -335,3 +335,34 @@ sink: {stdout: {}}
 		t.Fatalf("exit %d:\n%s", r.ExitCode(), b.String())
 	}
 }
+
+// A test that checks nothing would pass whatever the flow does.
+func TestATestThatCannotFailIsRejected(t *testing.T) {
+	r, out := run(t, write(t, deadFlow, "tests:\n  - input: [{payload: 1}]\n    expect: {}\n"))
+	if r.ExitCode() != flowtest.ExitInvalid || !strings.Contains(out, ":3:13: tests[0].expect: expect checks nothing") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+	r, out = run(t, write(t, deadFlow, "tests:\n  - input: [{payload: 1}]\n    expect: {ordered: true, outputs: {}}\n"))
+	if r.ExitCode() != flowtest.ExitInvalid || !strings.Contains(out, "expect checks nothing") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+
+	// Every output filtered: conditions hold on none of them, which is
+	// a failure unless outputs pins that there are none.
+	file := write(t, deadFlow, `tests:
+  - name: unpinned
+    input: [{payload: {id: 1, price: 1, qty: 0}}]
+    expect:
+      conditions: [payload.total > 100]
+  - name: pinned
+    input: [{payload: {id: 1, price: 1, qty: 0}}]
+    expect:
+      outputs: {sink: []}
+      conditions: [payload.total > 100]
+`)
+	r, out = run(t, file)
+	if r.ExitCode() != flowtest.ExitFailed || !strings.Contains(out, "1 passed, 1 failed") ||
+		!strings.Contains(out, file+":5:20: tests[0].expect.conditions[0]: no output to check the conditions on") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}

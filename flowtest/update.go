@@ -70,7 +70,7 @@ func updateTest(t *yaml.Node, g *Got) {
 		expect = &yaml.Node{Kind: yaml.MappingNode}
 		mapSet(t, "expect", expect)
 	}
-	expect.Style = 0 // `expect: {}` grows into a block
+	expect.Style = 0 // `expect: {outputs: {sink: []}}` grows into a block
 	// The sinks a test lists are rewritten; a test that lists none gets all.
 	listed := mapGet(expect, "outputs")
 	outputs := &yaml.Node{Kind: yaml.MappingNode}
