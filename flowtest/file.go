@@ -99,8 +99,9 @@ var (
 	deadKeys   = []string{"payload", "raw", "key", "meta", "error_stage", "error"}
 )
 
-// Load reads a test file. The flow is NAME.yaml beside NAME.test.yaml
-// unless the file names one (relative to itself). The list holds every
+// Load reads a test file. The flow is NAME.yaml beside
+// NAME.test.yaml unless the file names one (relative to itself, or
+// absolute). The list holds every
 // problem of the file; the Suite is nil when there is any.
 func Load(file string) (*Suite, diag.List) {
 	src, err := os.ReadFile(file)
@@ -123,6 +124,15 @@ func Load(file string) (*Suite, diag.List) {
 type parser struct {
 	dir string
 	ds  diag.List
+}
+
+// path resolves a path the test file gives: relative to the file, an
+// absolute one as it is.
+func (p *parser) path(v string) string {
+	if filepath.IsAbs(v) {
+		return v
+	}
+	return filepath.Join(p.dir, v)
 }
 
 func (p *parser) errorf(n *dsl.Node, format string, args ...any) {
@@ -157,7 +167,7 @@ func (p *parser) suite(file string, root *dsl.Node) *Suite {
 	}
 	if n := root.Get("flow"); n != nil {
 		if v, ok := p.str(n); ok {
-			s.Flow = filepath.Join(p.dir, v)
+			s.Flow = p.path(v)
 		}
 	}
 	s.Env = p.env(root.Get("env"))
@@ -245,12 +255,12 @@ func (p *parser) input(n *dsl.Node) *Input {
 	}
 	if v := n.Get("file"); v != nil {
 		s, _ := p.str(v)
-		x.File = filepath.Join(p.dir, s)
+		x.File = p.path(s)
 		given++
 	}
 	if v := n.Get("raw_file"); v != nil {
 		s, _ := p.str(v)
-		x.RawFile = filepath.Join(p.dir, s)
+		x.RawFile = p.path(s)
 		given++
 	}
 	if given != 1 {

@@ -366,3 +366,25 @@ func TestATestThatCannotFailIsRejected(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
 	}
 }
+
+// Paths in a test file are relative to it, unless absolute.
+func TestAbsolutePathsAreKept(t *testing.T) {
+	data := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(data, "flow.yaml"), []byte(deadFlow), 0o644))
+	must(t, os.WriteFile(filepath.Join(data, "lines.jsonl"), []byte(`{"id":1,"price":1,"qty":2}`+"\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(data, "body.json"), []byte(`{"id":2,"price":1,"qty":3}`), 0o644))
+	file := write(t, "not the flow under test", `flow: `+filepath.Join(data, "flow.yaml")+`
+tests:
+  - input:
+      - file: `+filepath.Join(data, "lines.jsonl")+`
+      - raw_file: `+filepath.Join(data, "body.json")+`
+    expect:
+      outputs:
+        sink:
+          - payload: {id: 1, total: 2}
+          - payload: {id: 2, total: 3}
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
