@@ -198,3 +198,39 @@ sink: {stdout: {}}
 		t.Fatalf("the test file changed:\n%s", src)
 	}
 }
+
+// A flow named NAME.yml is the one NAME.test.yaml tests.
+func TestTestAFlowNamedYml(t *testing.T) {
+	test := writeFlowAndTests(t, "not the flow", `tests:
+  - input: [{payload: {id: 1, price: 2, qty: 3}}]
+    expect:
+      outputs:
+        sink: [{payload: {id: 1, total: 6}}]
+`)
+	dir := filepath.Dir(test)
+	flow := `version: 1
+name: y
+source: {stdin: {}}
+stages:
+  - map: '{"id": payload.id, "total": payload.price * payload.qty}'
+sink: {stdout: {}}
+`
+	if err := os.Rename(filepath.Join(dir, "f.yaml"), filepath.Join(dir, "f.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f.yml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{filepath.Join(dir, "f.yml"), dir} {
+		if code, out, errs := flowrun("", "test", arg); code != 0 || !strings.Contains(out, "1 passed, 0 failed") {
+			t.Fatalf("test %s: exit %d\n%s%s", arg, code, out, errs)
+		}
+	}
+	// With both f.yaml and f.yml, the test file must say which it tests.
+	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := flowrun("", "test", dir); code != 2 || !strings.Contains(out, "both f.yaml and f.yml exist") {
+		t.Fatalf("both: exit %d\n%s", code, out)
+	}
+}

@@ -99,7 +99,7 @@ var (
 	deadKeys   = []string{"payload", "raw", "key", "meta", "error_stage", "error"}
 )
 
-// Load reads a test file. The flow is NAME.yaml beside
+// Load reads a test file. The flow is NAME.yaml (or NAME.yml) beside
 // NAME.test.yaml unless the file names one (relative to itself, or
 // absolute). The list holds every
 // problem of the file; the Suite is nil when there is any.
@@ -124,6 +124,21 @@ func Load(file string) (*Suite, diag.List) {
 type parser struct {
 	dir string
 	ds  diag.List
+}
+
+// defaultFlow is NAME.yaml beside NAME.test.yaml, or NAME.yml when only
+// that exists; both existing is ambiguous.
+func (p *parser) defaultFlow(file string, root *dsl.Node) string {
+	name := strings.TrimSuffix(file, Suffix)
+	_, errYAML := os.Stat(name + ".yaml")
+	_, errYML := os.Stat(name + ".yml")
+	switch {
+	case errYAML != nil && errYML == nil:
+		return name + ".yml"
+	case errYAML == nil && errYML == nil:
+		p.errorf(root, "both %s.yaml and %s.yml exist: say which flow this file tests with flow:", filepath.Base(name), filepath.Base(name))
+	}
+	return name + ".yaml"
 }
 
 // path resolves a path the test file gives: relative to the file, an
@@ -157,7 +172,7 @@ func (p *parser) keys(n *dsl.Node, what string, allowed []string) bool {
 }
 
 func (p *parser) suite(file string, root *dsl.Node) *Suite {
-	s := &Suite{File: file, Flow: strings.TrimSuffix(file, Suffix) + ".yaml"}
+	s := &Suite{File: file}
 	if root.Kind == dsl.Null {
 		p.errorf(root, "a test file is a map with tests: a list of tests (see docs/testing.md)")
 		return s
@@ -169,6 +184,8 @@ func (p *parser) suite(file string, root *dsl.Node) *Suite {
 		if v, ok := p.str(n); ok {
 			s.Flow = p.path(v)
 		}
+	} else {
+		s.Flow = p.defaultFlow(file, root)
 	}
 	s.Env = p.env(root.Get("env"))
 	tests := root.Get("tests")
