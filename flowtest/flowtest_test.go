@@ -388,3 +388,39 @@ tests:
 		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
 	}
 }
+
+// dedupe's ttl runs on the test's virtual clock: a wait longer than the
+// ttl forgets the key.
+func TestAWaitMovesTheDedupeTTL(t *testing.T) {
+	file := write(t, `version: 1
+name: d
+source: {stdin: {}}
+middleware:
+  - dedupe: {key: payload.id, ttl: 1m}
+stages:
+  - map: payload
+sink: {stdout: {}}
+`, `tests:
+  - name: a wait past the ttl
+    input:
+      - payload: {id: e-1}
+      - wait: 2m
+      - payload: {id: e-1}
+    expect:
+      outputs:
+        sink: [{payload: {id: e-1}}, {payload: {id: e-1}}]
+      filtered: 0
+  - name: a wait within the ttl
+    input:
+      - payload: {id: e-1}
+      - wait: 30s
+      - payload: {id: e-1}
+    expect:
+      outputs:
+        sink: [{payload: {id: e-1}}]
+      filtered: 1
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}

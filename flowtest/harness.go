@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -209,10 +210,21 @@ func execute(ctx context.Context, f *compiler.Flow, steps []step, opts Options) 
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	w := &watch{changed: make(chan struct{})}
+	w := &watch{changed: make(chan struct{}), parked: map[*message.Tracker]int{}}
 	if f.Batch != nil {
 		w.batchNode, w.batchEdge = f.Batch.Name, f.Batch.NodeID
 	}
+	// The settle hooks run in order: the last one's end is the settle's.
+	mws := slices.Clone(f.Middleware)
+	for i := len(mws) - 1; i >= 0; i-- {
+		if mws[i].OnSettle != nil {
+			c := *mws[i]
+			c.OnSettle = w.onSettle(c.OnSettle)
+			mws[i], w.settles = &c, true
+			break
+		}
+	}
+	f.Middleware = mws
 	src := newSource(w.notify)
 	w.src = src
 	g := &Got{Flow: f, Outputs: map[string][]got{}}

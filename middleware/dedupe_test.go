@@ -272,5 +272,5 @@ func TestDedupeBuildsFromConfig(t *testing.T) {
 func (d *dedupe) claimedKey(t *message.Tracker) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.claimed[t]
+	return d.claimed[t].key
 }
