@@ -47,7 +47,7 @@ func testCmd(args []string, io IO) int {
 		opts.Log = io.Stderr
 	}
 	report := flowtest.RunFiles(ctx, files, opts)
-	if *update {
+	if *update && !report.Interrupted {
 		changed, notUpdated, err := flowtest.Update(report)
 		for _, f := range changed {
 			fmt.Fprintf(io.Stderr, "updated %s\n", f)

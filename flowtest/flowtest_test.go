@@ -424,3 +424,17 @@ sink: {stdout: {}}
 		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
 	}
 }
+
+// Ctrl-C stops at once: no further test runs, and the report says so.
+func TestAnInterruptedRunStopsAndSaysSo(t *testing.T) {
+	file := write(t, deadFlow, "tests:\n  - input: [{payload: {id: 1, price: 1, qty: 0}}]\n    expect: {filtered: 1}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := flowtest.RunFiles(ctx, []string{file, file}, flowtest.Options{Timeout: 20 * time.Second})
+	var b bytes.Buffer
+	r.Text(&b)
+	if !r.Interrupted || len(r.Files) != 0 || r.ExitCode() != flowtest.ExitFailed ||
+		!strings.Contains(b.String(), "interrupted: the tests after these did not run") {
+		t.Fatalf("interrupted %v, %d file(s), exit %d:\n%s", r.Interrupted, len(r.Files), r.ExitCode(), b.String())
+	}
+}

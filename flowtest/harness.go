@@ -59,6 +59,9 @@ type Got struct {
 func Run(ctx context.Context, s *Suite, opts Options) []*Result {
 	var out []*Result
 	for _, t := range s.Tests {
+		if ctx.Err() != nil { // interrupted: the tests not run are not reported
+			break
+		}
 		start := time.Now()
 		r := runTest(ctx, s, t, opts)
 		r.Elapsed = time.Since(start)
@@ -294,6 +297,8 @@ func execute(ctx context.Context, f *compiler.Flow, steps []step, opts Options) 
 	switch {
 	case res.err != nil:
 		return g, res.err
+	case ctx.Err() != nil:
+		return g, errors.New("interrupted")
 	case errors.Is(feedErr, context.DeadlineExceeded):
 		return g, fmt.Errorf("a wait could not start within %s of real time: messages before it stayed in the processors "+
 			"(a middleware waiting for a message that only a later wait would flush from its batch?)", timeout)
@@ -310,6 +315,9 @@ func RunFiles(ctx context.Context, files []string, opts Options) *Report {
 	start := time.Now()
 	r := &Report{}
 	for _, file := range files {
+		if ctx.Err() != nil {
+			break
+		}
 		fr := &FileReport{File: file}
 		if s, ds := Load(file); s == nil {
 			fr.Invalid = ds
@@ -318,6 +326,7 @@ func RunFiles(ctx context.Context, files []string, opts Options) *Report {
 		}
 		r.Files = append(r.Files, fr)
 	}
+	r.Interrupted = ctx.Err() != nil
 	r.Elapsed = time.Since(start)
 	return r
 }

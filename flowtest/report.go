@@ -31,8 +31,9 @@ type FileReport struct {
 
 // Report is the outcome of a `flowrun test` run.
 type Report struct {
-	Files   []*FileReport
-	Elapsed time.Duration
+	Files       []*FileReport
+	Elapsed     time.Duration
+	Interrupted bool // stopped early (Ctrl-C): the tests not run are not listed
 }
 
 // Counts returns how many tests passed and failed, and how many files
@@ -63,7 +64,7 @@ func (r *Report) ExitCode() int {
 	switch {
 	case invalid > 0:
 		return ExitInvalid
-	case failed > 0 || passed == 0:
+	case failed > 0 || passed == 0 || r.Interrupted:
 		return ExitFailed
 	}
 	return ExitPassed
@@ -131,6 +132,9 @@ func (r *Report) Text(w io.Writer) {
 		fmt.Fprintf(w, ", %d invalid", invalid)
 	}
 	fmt.Fprintf(w, " in %d file(s) (%s)\n", len(r.Files), r.Elapsed.Round(time.Millisecond))
+	if r.Interrupted {
+		fmt.Fprintln(w, "interrupted: the tests after these did not run")
+	}
 }
 
 func writeDiags(w io.Writer, ds diag.List) {
@@ -177,7 +181,8 @@ func (r *Report) JSON(w io.Writer) error {
 	passed, failed, invalid := r.Counts()
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"tests": tests, "passed": passed, "failed": failed, "invalid": invalid})
+	return enc.Encode(map[string]any{"tests": tests, "passed": passed, "failed": failed, "invalid": invalid,
+		"interrupted": r.Interrupted})
 }
 
 type junitSuites struct {
