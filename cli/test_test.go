@@ -145,6 +145,10 @@ func TestEval(t *testing.T) {
 		{"not json\n", []string{"payload"}, 1, "", "line 1: decode json"},
 		{"", []string{"--payload", "{\n  \"a\": 1.50\n}", "payload.a"}, 0, "1.50\n", ""},
 		{"", []string{"--payload", "{", "payload"}, 1, "", "--payload: unexpected end of JSON input"},
+		{strings.Repeat("x", 4<<20) + "\n", []string{"payload"}, 1, "", "flowrun eval: line 1 is longer than 4 MiB: one JSON document per line\n"},
+		{`{"a":1}` + "\n", []string{"--batch-key", `"k"`, "payload.a"}, 2, "", "--batch-key is for --scope reduce: the message scope has no such name"},
+		{`{"a":1}` + "\n", []string{"--scope", "reduce", "--key", "k", "len(batch)"}, 2, "", "--key is for --scope message: the reduce scope has no such name"},
+		{`{"a":1}` + "\n", []string{"--scope", "reduce", "--meta", "a=b", "len(batch)"}, 2, "", "--meta is for --scope message"},
 	} {
 		code, out, errs := flowrun(c.stdin, append([]string{"eval"}, c.args...)...)
 		if code != c.code || out != c.out || !strings.Contains(errs, c.errs) {
