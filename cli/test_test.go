@@ -238,3 +238,12 @@ sink: {stdout: {}}
 		t.Fatalf("both: exit %d\n%s", code, out)
 	}
 }
+
+// A test file reached twice (by its flow, its directory, itself) runs once.
+func TestTestRunsAFileGivenTwiceOnce(t *testing.T) {
+	dir := copyExample(t, "demo-payments", func(s string) string { return s })
+	code, out, errs := flowrun("", "test", dir, filepath.Join(dir, "demo-payments.yaml"), dir+"/./demo-payments.test.yaml")
+	if code != 0 || !strings.Contains(out, "1 passed, 0 failed in 1 file(s)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -101,8 +102,11 @@ func Find(paths []string) ([]string, error) {
 			out = append(out, t)
 		}
 	}
+	for i := range out {
+		out[i] = filepath.Clean(out[i])
+	}
 	sort.Strings(out)
-	return out, nil
+	return slices.Compact(out), nil // a file given twice (or by its flow and its directory) runs once
 }
 
 // Text writes one line per test and, for a failed one, its diagnostics
