@@ -247,3 +247,24 @@ func TestTestRunsAFileGivenTwiceOnce(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// CI reads --format junit's stdout as XML even when no test could run.
+func TestTestJUnitOfABadPathIsValidXML(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	code, out, errs := flowrun("", "test", "--format", "junit", missing)
+	var suites struct {
+		Errors int `xml:"errors,attr"`
+		Suites []struct {
+			Cases []struct {
+				Error *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(out), &suites); err != nil || code != 1 || suites.Errors != 1 ||
+		suites.Suites[0].Cases[0].Error == nil || !strings.Contains(suites.Suites[0].Cases[0].Error.Message, "no such file or directory") ||
+		!strings.Contains(errs, "no such file or directory") {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errs)
+	}
+}
