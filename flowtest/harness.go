@@ -300,8 +300,8 @@ func execute(ctx context.Context, f *compiler.Flow, steps []step, opts Options) 
 	case ctx.Err() != nil:
 		return g, errors.New("interrupted")
 	case errors.Is(feedErr, context.DeadlineExceeded):
-		return g, fmt.Errorf("a wait could not start within %s of real time: messages before it stayed in the processors "+
-			"(a middleware waiting for a message that only a later wait would flush from its batch?)", timeout)
+		return g, fmt.Errorf("a wait could not start within %s of real time: messages before it stayed in the processors, or with dedupe were not settled "+
+			"(a middleware waiting for a message that only a later wait would flush from its batch, or a sink write retried for longer?)", timeout)
 	case res.sum.DrainTimeout || stop.Err() != nil:
 		return g, fmt.Errorf("the flow did not finish within %s of real time (a stage that waits for ever, or a retry longer than --timeout?)", timeout)
 	case feedErr != nil:
