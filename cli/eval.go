@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 
@@ -41,6 +42,9 @@ func evalCmd(args []string, io IO) int {
 	if err == nil && !oneOf(*scope, "message", "reduce") {
 		err = usageErrorf("--scope must be message or reduce, not %q", *scope)
 	}
+	if err == nil {
+		err = scopeFlags(fs, *scope)
+	}
 	if err != nil {
 		return fs.exit(err)
 	}
@@ -76,6 +80,19 @@ func evalCmd(args []string, io IO) int {
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// scopeFlags rejects a flag the scope has no name for: it would be
+// silently ignored.
+func scopeFlags(fs *flagSet, scope string) error {
+	only := map[string]string{"batch-key": "reduce", "key": "message", "topic": "message", "id": "message", "meta": "message"}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if s, ok := only[f.Name]; ok && s != scope && err == nil {
+			err = usageErrorf("--%s is for --scope %s: the %s scope has no such name", f.Name, s, scope)
+		}
+	})
+	return err
 }
 
 const evalEpilog = `

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/flowrun/flowrun/diag"
 	"github.com/flowrun/flowrun/flowtest"
 )
 
@@ -38,6 +40,15 @@ func testCmd(args []string, io IO) int {
 	}
 	if err != nil {
 		fmt.Fprintln(io.Stderr, "flowrun test:", err)
+		// CI reads stdout as a report: give it one that says why no test ran.
+		none := &flowtest.Report{Files: []*flowtest.FileReport{{File: strings.Join(paths, " "),
+			Invalid: diag.List{{Message: err.Error()}}}}}
+		switch *format {
+		case "json":
+			_ = none.JSON(io.Stdout)
+		case "junit":
+			_ = none.JUnit(io.Stdout)
+		}
 		return flowtest.ExitFailed
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -47,10 +58,13 @@ func testCmd(args []string, io IO) int {
 		opts.Log = io.Stderr
 	}
 	report := flowtest.RunFiles(ctx, files, opts)
-	if *update {
-		changed, err := flowtest.Update(report)
+	if *update && !report.Interrupted {
+		changed, notUpdated, err := flowtest.Update(report)
 		for _, f := range changed {
 			fmt.Fprintf(io.Stderr, "updated %s\n", f)
+		}
+		for _, n := range notUpdated {
+			fmt.Fprintln(io.Stderr, n)
 		}
 		if err != nil {
 			fmt.Fprintln(io.Stderr, "flowrun test:", err)

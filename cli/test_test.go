@@ -145,10 +145,126 @@ func TestEval(t *testing.T) {
 		{"not json\n", []string{"payload"}, 1, "", "line 1: decode json"},
 		{"", []string{"--payload", "{\n  \"a\": 1.50\n}", "payload.a"}, 0, "1.50\n", ""},
 		{"", []string{"--payload", "{", "payload"}, 1, "", "--payload: unexpected end of JSON input"},
+		{strings.Repeat("x", 4<<20) + "\n", []string{"payload"}, 1, "", "flowrun eval: line 1 is longer than 4 MiB: one JSON document per line\n"},
+		{`{"a":1}` + "\n", []string{"--batch-key", `"k"`, "payload.a"}, 2, "", "--batch-key is for --scope reduce: the message scope has no such name"},
+		{`{"a":1}` + "\n", []string{"--scope", "reduce", "--key", "k", "len(batch)"}, 2, "", "--key is for --scope message: the reduce scope has no such name"},
+		{`{"a":1}` + "\n", []string{"--scope", "reduce", "--meta", "a=b", "len(batch)"}, 2, "", "--meta is for --scope message"},
 	} {
 		code, out, errs := flowrun(c.stdin, append([]string{"eval"}, c.args...)...)
 		if code != c.code || out != c.out || !strings.Contains(errs, c.errs) {
 			t.Errorf("eval %q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, code, out, errs, c.code, c.out, c.errs)
 		}
+	}
+}
+
+// writeFlowAndTests puts a flow f.yaml and its tests f.test.yaml in a new
+// directory and returns the test file's path.
+func writeFlowAndTests(t *testing.T, flow, tests string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test := filepath.Join(dir, "f.test.yaml")
+	if err := os.WriteFile(test, []byte(tests), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return test
+}
+
+// A run that got stuck produced partial outputs: --update must not
+// write them as the expectation.
+func TestUpdateNeverWritesARunThatDidNotComplete(t *testing.T) {
+	tests := `tests:
+  - name: stuck
+    input:
+      - payload: {id: 1}
+      - payload: {id: 1}
+      - wait: 1h
+    expect: {filtered: 1}
+`
+	test := writeFlowAndTests(t, `version: 1
+name: w
+source: {stdin: {}}
+concurrency: 1
+middleware:
+  - dedupe: {key: payload.id, ttl: 1m}
+stages:
+  - batch: {size: 10, timeout: 1h}
+sink: {stdout: {}}
+`, tests)
+	code, out, errs := flowrun("", "test", "--update", "--timeout", "1s", test)
+	if code != 1 || !strings.Contains(errs, test+":2:5: stuck: not updated: its run did not complete; fix that first") ||
+		strings.Contains(errs, "updated "+test) || !strings.Contains(out, "a wait could not start within 1s") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if src, _ := os.ReadFile(test); string(src) != tests {
+		t.Fatalf("the test file changed:\n%s", src)
+	}
+}
+
+// A flow named NAME.yml is the one NAME.test.yaml tests.
+func TestTestAFlowNamedYml(t *testing.T) {
+	test := writeFlowAndTests(t, "not the flow", `tests:
+  - input: [{payload: {id: 1, price: 2, qty: 3}}]
+    expect:
+      outputs:
+        sink: [{payload: {id: 1, total: 6}}]
+`)
+	dir := filepath.Dir(test)
+	flow := `version: 1
+name: y
+source: {stdin: {}}
+stages:
+  - map: '{"id": payload.id, "total": payload.price * payload.qty}'
+sink: {stdout: {}}
+`
+	if err := os.Rename(filepath.Join(dir, "f.yaml"), filepath.Join(dir, "f.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f.yml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{filepath.Join(dir, "f.yml"), dir} {
+		if code, out, errs := flowrun("", "test", arg); code != 0 || !strings.Contains(out, "1 passed, 0 failed") {
+			t.Fatalf("test %s: exit %d\n%s%s", arg, code, out, errs)
+		}
+	}
+	// With both f.yaml and f.yml, the test file must say which it tests.
+	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := flowrun("", "test", dir); code != 2 || !strings.Contains(out, "both f.yaml and f.yml exist") {
+		t.Fatalf("both: exit %d\n%s", code, out)
+	}
+}
+
+// A test file reached twice (by its flow, its directory, itself) runs once.
+func TestTestRunsAFileGivenTwiceOnce(t *testing.T) {
+	dir := copyExample(t, "demo-payments", func(s string) string { return s })
+	code, out, errs := flowrun("", "test", dir, filepath.Join(dir, "demo-payments.yaml"), dir+"/./demo-payments.test.yaml")
+	if code != 0 || !strings.Contains(out, "1 passed, 0 failed in 1 file(s)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// CI reads --format junit's stdout as XML even when no test could run.
+func TestTestJUnitOfABadPathIsValidXML(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	code, out, errs := flowrun("", "test", "--format", "junit", missing)
+	var suites struct {
+		Errors int `xml:"errors,attr"`
+		Suites []struct {
+			Cases []struct {
+				Error *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(out), &suites); err != nil || code != 1 || suites.Errors != 1 ||
+		suites.Suites[0].Cases[0].Error == nil || !strings.Contains(suites.Suites[0].Cases[0].Error.Message, "no such file or directory") ||
+		!strings.Contains(errs, "no such file or directory") {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errs)
 	}
 }

@@ -76,10 +76,27 @@ func compare(t *Test, g *Got, conds []condition) diag.List {
 			ds.Add(c.At.Errorf("%s: expected %d, got %d", c.Name, c.Want, n))
 		}
 	}
+	if len(conds) > 0 && len(t.Expect.Outputs) == 0 && outputs(g) == 0 {
+		// Conditions hold for every one of no outputs: say so, unless the
+		// test pins that there are none.
+		n := t.Expect.Conditions[0]
+		ds.Add(diag.Diagnostic{Pos: n.Pos, Path: n.Path, Message: "no output to check the conditions on: the flow sent nothing " +
+			"to its sinks (expect outputs: {SINK: []} if none is right)"})
+		return ds
+	}
 	for _, c := range conds {
 		ds = append(ds, checkCondition(t, g, c)...)
 	}
 	return ds
+}
+
+// outputs counts the messages every sink received.
+func outputs(g *Got) int {
+	n := 0
+	for _, o := range g.Outputs {
+		n += len(o)
+	}
+	return n
 }
 
 // fields says which parts of a sink's messages are compared: the

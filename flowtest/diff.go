@@ -2,6 +2,7 @@ package flowtest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flowrun/flowrun/diag"
@@ -54,7 +55,7 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 		return "- " + want[i]
 	}
 	var lines []string
-	bad := 0 // lines that differ
+	bad, hidden := 0, 0 // lines that differ; of those, lines not built (unordered)
 	if ordered {
 		for i := 0; i < max(len(want), len(have)); i++ {
 			switch {
@@ -71,37 +72,8 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 			bad++
 		}
 	} else {
-		used := make([]bool, len(have))
-		var missing []int
-		for i := range want {
-			found := false
-			for j := range have {
-				if !used[j] && match(i, j) {
-					used[j], found = true, true
-					break
-				}
-			}
-			if !found {
-				missing = append(missing, i)
-			}
-		}
-		// Each missing message next to the most alike unmatched one
-		// received: a changed field reads as a -/+ pair.
-		for _, i := range missing {
-			lines = append(lines, wantShow(i))
-			bad++
-			if j := closest(want[i], have, used); j >= 0 {
-				used[j] = true
-				lines = append(lines, show("+ ", j, have[j]))
-				bad++
-			}
-		}
-		for j := range have {
-			if !used[j] {
-				lines = append(lines, show("+ ", j, have[j]))
-				bad++
-			}
-		}
+		lines, hidden = unordered(want, have, match, wantShow, show)
+		bad = len(lines) + hidden
 	}
 	if bad == 0 {
 		return diag.Diagnostic{}, true
@@ -115,11 +87,68 @@ func compareList(e *Expected, gotMsgs []got, codec message.Codec, dead, ordered 
 		order = "in order"
 	}
 	if len(lines) > maxDiffLines {
-		lines = append(lines[:maxDiffLines], fmt.Sprintf("… %d more line(s)", len(lines)-maxDiffLines))
+		hidden += len(lines) - maxDiffLines
+		lines = lines[:maxDiffLines]
+	}
+	if hidden > 0 {
+		lines = append(lines, fmt.Sprintf("… %d more line(s)", hidden))
 	}
 	return diag.Diagnostic{Pos: e.At.Pos, Path: e.At.Path,
 		Message: fmt.Sprintf("%s differ: expected %d, got %d, compared %s (- expected, + got)", what, len(want), len(have), order),
 		Snippet: strings.Join(lines, "\n")}, false
+}
+
+// unordered compares want and have as multisets: exact lines are paired
+// through an index of have (linear, not first-fit over all of have), and
+// only the missing lines the diff shows look for their closest unmatched
+// line (closest is linear in have; the diff shows at most maxDiffLines).
+func unordered(want, have []string, match func(i, j int) bool, wantShow func(int) string,
+	show func(string, int, string) string) (lines []string, hidden int) {
+	byLine := map[string][]int{} // unmatched indexes of have, by line
+	for j, h := range have {
+		byLine[h] = append(byLine[h], j)
+	}
+	used := make([]bool, len(have))
+	var missing []int
+	for i, w := range want {
+		free := byLine[w]
+		k := 0
+		for k < len(free) && !match(i, free[k]) { // only a dead letter's error can tell equal lines apart
+			k++
+		}
+		if k == len(free) {
+			missing = append(missing, i)
+			continue
+		}
+		used[free[k]] = true
+		if k == 0 { // the usual case: no copy, so equal lines stay linear
+			byLine[w] = free[1:]
+		} else {
+			byLine[w] = slices.Delete(free, k, k+1)
+		}
+	}
+	bad := len(missing) + len(have) - (len(want) - len(missing)) // lines in all
+	// Each missing message shown next to the most alike unmatched one
+	// received: a changed field reads as a -/+ pair.
+	for _, i := range missing {
+		if len(lines) >= maxDiffLines { // the rest is counted, the same in any pairing
+			return lines, bad - len(lines)
+		}
+		lines = append(lines, wantShow(i))
+		if j := closest(want[i], have, used); j >= 0 {
+			used[j] = true
+			lines = append(lines, show("+ ", j, have[j]))
+		}
+	}
+	for j := range have {
+		if !used[j] {
+			if len(lines) >= maxDiffLines {
+				return lines, bad - len(lines)
+			}
+			lines = append(lines, show("+ ", j, have[j]))
+		}
+	}
+	return lines, 0
 }
 
 func firstLine(s string) string {
@@ -158,9 +187,15 @@ func checkCondition(t *Test, g *Got, c condition) diag.List {
 	return ds
 }
 
+// closestHook, when set, counts closest's calls (tests).
+var closestHook func()
+
 // closest is the unused line of have most like line (the longest common
 // prefix and suffix), or -1 when all are used.
 func closest(line string, have []string, used []bool) int {
+	if closestHook != nil {
+		closestHook()
+	}
 	best, bestScore := -1, -1
 	for j, h := range have {
 		if used[j] {

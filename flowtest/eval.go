@@ -3,6 +3,7 @@ package flowtest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -72,7 +73,9 @@ func Eval(p *expression.Program, in io.Reader, out, errs io.Writer, opts EvalOpt
 			failed++
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return failed, fmt.Errorf("line %d is longer than %s: one JSON document per line", line+1, size(maxLine))
+	} else if err != nil {
 		return failed, fmt.Errorf("reading input after line %d: %w", line, err)
 	}
 	if opts.Scope != expression.ReduceScope {
@@ -92,6 +95,14 @@ func Eval(p *expression.Program, in io.Reader, out, errs io.Writer, opts EvalOpt
 		return failed + 1, nil
 	}
 	return failed, writeResult(out, &message.Message{Payload: v, Decoded: true, Changed: true}, opts.Raw)
+}
+
+// size writes n bytes as MiB when whole.
+func size(n int) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // writeResult writes a value as JSON, with the digits of numbers the

@@ -99,8 +99,9 @@ var (
 	deadKeys   = []string{"payload", "raw", "key", "meta", "error_stage", "error"}
 )
 
-// Load reads a test file. The flow is NAME.yaml beside NAME.test.yaml
-// unless the file names one (relative to itself). The list holds every
+// Load reads a test file. The flow is NAME.yaml (or NAME.yml) beside
+// NAME.test.yaml unless the file names one (relative to itself, or
+// absolute). The list holds every
 // problem of the file; the Suite is nil when there is any.
 func Load(file string) (*Suite, diag.List) {
 	src, err := os.ReadFile(file)
@@ -125,6 +126,30 @@ type parser struct {
 	ds  diag.List
 }
 
+// defaultFlow is NAME.yaml beside NAME.test.yaml, or NAME.yml when only
+// that exists; both existing is ambiguous.
+func (p *parser) defaultFlow(file string, root *dsl.Node) string {
+	name := strings.TrimSuffix(file, Suffix)
+	_, errYAML := os.Stat(name + ".yaml")
+	_, errYML := os.Stat(name + ".yml")
+	switch {
+	case errYAML != nil && errYML == nil:
+		return name + ".yml"
+	case errYAML == nil && errYML == nil:
+		p.errorf(root, "both %s.yaml and %s.yml exist: say which flow this file tests with flow:", filepath.Base(name), filepath.Base(name))
+	}
+	return name + ".yaml"
+}
+
+// path resolves a path the test file gives: relative to the file, an
+// absolute one as it is.
+func (p *parser) path(v string) string {
+	if filepath.IsAbs(v) {
+		return v
+	}
+	return filepath.Join(p.dir, v)
+}
+
 func (p *parser) errorf(n *dsl.Node, format string, args ...any) {
 	p.ds.Add(n.Errorf(format, args...))
 }
@@ -147,7 +172,7 @@ func (p *parser) keys(n *dsl.Node, what string, allowed []string) bool {
 }
 
 func (p *parser) suite(file string, root *dsl.Node) *Suite {
-	s := &Suite{File: file, Flow: strings.TrimSuffix(file, Suffix) + ".yaml"}
+	s := &Suite{File: file}
 	if root.Kind == dsl.Null {
 		p.errorf(root, "a test file is a map with tests: a list of tests (see docs/testing.md)")
 		return s
@@ -157,8 +182,10 @@ func (p *parser) suite(file string, root *dsl.Node) *Suite {
 	}
 	if n := root.Get("flow"); n != nil {
 		if v, ok := p.str(n); ok {
-			s.Flow = filepath.Join(p.dir, v)
+			s.Flow = p.path(v)
 		}
+	} else {
+		s.Flow = p.defaultFlow(file, root)
 	}
 	s.Env = p.env(root.Get("env"))
 	tests := root.Get("tests")
@@ -245,12 +272,12 @@ func (p *parser) input(n *dsl.Node) *Input {
 	}
 	if v := n.Get("file"); v != nil {
 		s, _ := p.str(v)
-		x.File = filepath.Join(p.dir, s)
+		x.File = p.path(s)
 		given++
 	}
 	if v := n.Get("raw_file"); v != nil {
 		s, _ := p.str(v)
-		x.RawFile = filepath.Join(p.dir, s)
+		x.RawFile = p.path(s)
 		given++
 	}
 	if given != 1 {
@@ -294,6 +321,11 @@ func (p *parser) expect(n *dsl.Node) Expect {
 		} else {
 			e.Conditions = c.Items
 		}
+	}
+	if n.Kind == dsl.Map && len(e.Outputs) == 0 && e.DeadLetter == nil && len(e.Counts) == 0 && len(e.Conditions) == 0 {
+		// A test that checks nothing passes whatever the flow does.
+		p.errorf(n, "expect checks nothing: give outputs, dead_letter, a count (filtered, nacked, discarded) or conditions "+
+			"(to fill it with --update, start with outputs: {SINK: []})")
 	}
 	if v := n.Get("ordered"); v != nil {
 		b, err := strconv.ParseBool(v.Value)

@@ -209,7 +209,7 @@ tests:
 	if r.ExitCode() != flowtest.ExitFailed {
 		t.Fatalf("exit %d before the update", r.ExitCode())
 	}
-	if changed, err := flowtest.Update(r); err != nil || len(changed) != 1 {
+	if changed, _, err := flowtest.Update(r); err != nil || len(changed) != 1 {
 		t.Fatalf("update: %v %v", changed, err)
 	}
 	r, out := run(t, file)
@@ -333,5 +333,108 @@ sink: {stdout: {}}
 	r.Text(&b)
 	if r.ExitCode() != flowtest.ExitFailed || !strings.Contains(b.String(), "a wait could not start within 1s") {
 		t.Fatalf("exit %d:\n%s", r.ExitCode(), b.String())
+	}
+}
+
+// A test that checks nothing would pass whatever the flow does.
+func TestATestThatCannotFailIsRejected(t *testing.T) {
+	r, out := run(t, write(t, deadFlow, "tests:\n  - input: [{payload: 1}]\n    expect: {}\n"))
+	if r.ExitCode() != flowtest.ExitInvalid || !strings.Contains(out, ":3:13: tests[0].expect: expect checks nothing") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+	r, out = run(t, write(t, deadFlow, "tests:\n  - input: [{payload: 1}]\n    expect: {ordered: true, outputs: {}}\n"))
+	if r.ExitCode() != flowtest.ExitInvalid || !strings.Contains(out, "expect checks nothing") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+
+	// Every output filtered: conditions hold on none of them, which is
+	// a failure unless outputs pins that there are none.
+	file := write(t, deadFlow, `tests:
+  - name: unpinned
+    input: [{payload: {id: 1, price: 1, qty: 0}}]
+    expect:
+      conditions: [payload.total > 100]
+  - name: pinned
+    input: [{payload: {id: 1, price: 1, qty: 0}}]
+    expect:
+      outputs: {sink: []}
+      conditions: [payload.total > 100]
+`)
+	r, out = run(t, file)
+	if r.ExitCode() != flowtest.ExitFailed || !strings.Contains(out, "1 passed, 1 failed") ||
+		!strings.Contains(out, file+":5:20: tests[0].expect.conditions[0]: no output to check the conditions on") {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
+
+// Paths in a test file are relative to it, unless absolute.
+func TestAbsolutePathsAreKept(t *testing.T) {
+	data := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(data, "flow.yaml"), []byte(deadFlow), 0o644))
+	must(t, os.WriteFile(filepath.Join(data, "lines.jsonl"), []byte(`{"id":1,"price":1,"qty":2}`+"\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(data, "body.json"), []byte(`{"id":2,"price":1,"qty":3}`), 0o644))
+	file := write(t, "not the flow under test", `flow: `+filepath.Join(data, "flow.yaml")+`
+tests:
+  - input:
+      - file: `+filepath.Join(data, "lines.jsonl")+`
+      - raw_file: `+filepath.Join(data, "body.json")+`
+    expect:
+      outputs:
+        sink:
+          - payload: {id: 1, total: 2}
+          - payload: {id: 2, total: 3}
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
+
+// dedupe's ttl runs on the test's virtual clock: a wait longer than the
+// ttl forgets the key.
+func TestAWaitMovesTheDedupeTTL(t *testing.T) {
+	file := write(t, `version: 1
+name: d
+source: {stdin: {}}
+middleware:
+  - dedupe: {key: payload.id, ttl: 1m}
+stages:
+  - map: payload
+sink: {stdout: {}}
+`, `tests:
+  - name: a wait past the ttl
+    input:
+      - payload: {id: e-1}
+      - wait: 2m
+      - payload: {id: e-1}
+    expect:
+      outputs:
+        sink: [{payload: {id: e-1}}, {payload: {id: e-1}}]
+      filtered: 0
+  - name: a wait within the ttl
+    input:
+      - payload: {id: e-1}
+      - wait: 30s
+      - payload: {id: e-1}
+    expect:
+      outputs:
+        sink: [{payload: {id: e-1}}]
+      filtered: 1
+`)
+	if r, out := run(t, file); r.ExitCode() != flowtest.ExitPassed {
+		t.Fatalf("exit %d:\n%s", r.ExitCode(), out)
+	}
+}
+
+// Ctrl-C stops at once: no further test runs, and the report says so.
+func TestAnInterruptedRunStopsAndSaysSo(t *testing.T) {
+	file := write(t, deadFlow, "tests:\n  - input: [{payload: {id: 1, price: 1, qty: 0}}]\n    expect: {filtered: 1}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := flowtest.RunFiles(ctx, []string{file, file}, flowtest.Options{Timeout: 20 * time.Second})
+	var b bytes.Buffer
+	r.Text(&b)
+	if !r.Interrupted || len(r.Files) != 0 || r.ExitCode() != flowtest.ExitFailed ||
+		!strings.Contains(b.String(), "interrupted: the tests after these did not run") {
+		t.Fatalf("interrupted %v, %d file(s), exit %d:\n%s", r.Interrupted, len(r.Files), r.ExitCode(), b.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,7 +37,11 @@ type Result struct {
 	// condition that does not compile), as opposed to a flow that fails it.
 	Invalid bool
 	Elapsed time.Duration
-	Got     *Got // nil when the flow did not run
+	// Got is what a completed run produced; nil when the flow did not
+	// compile or its run did not complete (RunError), so --update never
+	// writes partial outputs as the expectation.
+	Got      *Got
+	RunError error // the run timed out or got stuck
 }
 
 // Passed reports whether the test passed.
@@ -54,6 +59,9 @@ type Got struct {
 func Run(ctx context.Context, s *Suite, opts Options) []*Result {
 	var out []*Result
 	for _, t := range s.Tests {
+		if ctx.Err() != nil { // interrupted: the tests not run are not reported
+			break
+		}
 		start := time.Now()
 		r := runTest(ctx, s, t, opts)
 		r.Elapsed = time.Since(start)
@@ -80,11 +88,12 @@ func runTest(ctx context.Context, s *Suite, t *Test, opts Options) *Result {
 		return r
 	}
 	g, err := execute(ctx, flow, msgs, opts)
-	r.Got = g
 	if err != nil {
+		r.RunError = err
 		r.Failures.Add(t.At.Errorf("%v", err))
 		return r
 	}
+	r.Got = g
 	r.Failures = compare(t, g, conds)
 	return r
 }
@@ -204,10 +213,21 @@ func execute(ctx context.Context, f *compiler.Flow, steps []step, opts Options) 
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	w := &watch{changed: make(chan struct{})}
+	w := &watch{changed: make(chan struct{}), parked: map[*message.Tracker]int{}}
 	if f.Batch != nil {
 		w.batchNode, w.batchEdge = f.Batch.Name, f.Batch.NodeID
 	}
+	// The settle hooks run in order: the last one's end is the settle's.
+	mws := slices.Clone(f.Middleware)
+	for i := len(mws) - 1; i >= 0; i-- {
+		if mws[i].OnSettle != nil {
+			c := *mws[i]
+			c.OnSettle = w.onSettle(c.OnSettle)
+			mws[i], w.settles = &c, true
+			break
+		}
+	}
+	f.Middleware = mws
 	src := newSource(w.notify)
 	w.src = src
 	g := &Got{Flow: f, Outputs: map[string][]got{}}
@@ -277,9 +297,11 @@ func execute(ctx context.Context, f *compiler.Flow, steps []step, opts Options) 
 	switch {
 	case res.err != nil:
 		return g, res.err
+	case ctx.Err() != nil:
+		return g, errors.New("interrupted")
 	case errors.Is(feedErr, context.DeadlineExceeded):
-		return g, fmt.Errorf("a wait could not start within %s of real time: messages before it stayed in the processors "+
-			"(a middleware waiting for a message that only a later wait would flush from its batch?)", timeout)
+		return g, fmt.Errorf("a wait could not start within %s of real time: messages before it stayed in the processors, or with dedupe were not settled "+
+			"(a middleware waiting for a message that only a later wait would flush from its batch, or a sink write retried for longer?)", timeout)
 	case res.sum.DrainTimeout || stop.Err() != nil:
 		return g, fmt.Errorf("the flow did not finish within %s of real time (a stage that waits for ever, or a retry longer than --timeout?)", timeout)
 	case feedErr != nil:
@@ -293,6 +315,9 @@ func RunFiles(ctx context.Context, files []string, opts Options) *Report {
 	start := time.Now()
 	r := &Report{}
 	for _, file := range files {
+		if ctx.Err() != nil {
+			break
+		}
 		fr := &FileReport{File: file}
 		if s, ds := Load(file); s == nil {
 			fr.Invalid = ds
@@ -301,6 +326,7 @@ func RunFiles(ctx context.Context, files []string, opts Options) *Report {
 		}
 		r.Files = append(r.Files, fr)
 	}
+	r.Interrupted = ctx.Err() != nil
 	r.Elapsed = time.Since(start)
 	return r
 }

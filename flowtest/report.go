@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,8 +32,9 @@ type FileReport struct {
 
 // Report is the outcome of a `flowrun test` run.
 type Report struct {
-	Files   []*FileReport
-	Elapsed time.Duration
+	Files       []*FileReport
+	Elapsed     time.Duration
+	Interrupted bool // stopped early (Ctrl-C): the tests not run are not listed
 }
 
 // Counts returns how many tests passed and failed, and how many files
@@ -63,7 +65,7 @@ func (r *Report) ExitCode() int {
 	switch {
 	case invalid > 0:
 		return ExitInvalid
-	case failed > 0 || passed == 0:
+	case failed > 0 || passed == 0 || r.Interrupted:
 		return ExitFailed
 	}
 	return ExitPassed
@@ -100,8 +102,11 @@ func Find(paths []string) ([]string, error) {
 			out = append(out, t)
 		}
 	}
+	for i := range out {
+		out[i] = filepath.Clean(out[i])
+	}
 	sort.Strings(out)
-	return out, nil
+	return slices.Compact(out), nil // a file given twice (or by its flow and its directory) runs once
 }
 
 // Text writes one line per test and, for a failed one, its diagnostics
@@ -131,6 +136,9 @@ func (r *Report) Text(w io.Writer) {
 		fmt.Fprintf(w, ", %d invalid", invalid)
 	}
 	fmt.Fprintf(w, " in %d file(s) (%s)\n", len(r.Files), r.Elapsed.Round(time.Millisecond))
+	if r.Interrupted {
+		fmt.Fprintln(w, "interrupted: the tests after these did not run")
+	}
 }
 
 func writeDiags(w io.Writer, ds diag.List) {
@@ -177,7 +185,8 @@ func (r *Report) JSON(w io.Writer) error {
 	passed, failed, invalid := r.Counts()
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"tests": tests, "passed": passed, "failed": failed, "invalid": invalid})
+	return enc.Encode(map[string]any{"tests": tests, "passed": passed, "failed": failed, "invalid": invalid,
+		"interrupted": r.Interrupted})
 }
 
 type junitSuites struct {

@@ -17,23 +17,31 @@ import (
 // outputs (of the sinks it lists, or of every sink when it lists none),
 // dead letters and counts with what the flow produced: golden mode. The rest of the file (inputs, conditions,
 // comments) is kept; the YAML is written again with 2-space indents.
-// It returns the files it changed.
-func Update(r *Report) ([]string, error) {
-	var changed []string
+// It returns the files it changed, and a line for each failed test it
+// left alone because its flow did not compile or its run did not
+// complete: what such a run produced is no expectation.
+func Update(r *Report) (changed, notUpdated []string, err error) {
 	for _, f := range r.Files {
 		if len(f.Invalid) > 0 {
 			continue
 		}
 		src, err := os.ReadFile(f.File)
 		if err != nil {
-			return changed, err
+			return changed, notUpdated, err
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(src, &doc); err != nil {
-			return changed, fmt.Errorf("%s: %w", f.File, err)
+			return changed, notUpdated, fmt.Errorf("%s: %w", f.File, err)
 		}
 		tests := mapGet(doc.Content[0], "tests")
 		for _, res := range f.Results {
+			if res.Got == nil && !res.Invalid && !res.Passed() {
+				why := "its flow did not compile"
+				if res.RunError != nil {
+					why = "its run did not complete"
+				}
+				notUpdated = append(notUpdated, fmt.Sprintf("%s: %s: not updated: %s; fix that first", res.Test.At.Pos, res.Test.Name, why))
+			}
 			if res.Got == nil || res.Invalid || tests == nil || res.Test.Index >= len(tests.Content) {
 				continue
 			}
@@ -43,17 +51,17 @@ func Update(r *Report) ([]string, error) {
 		enc := yaml.NewEncoder(&out)
 		enc.SetIndent(2)
 		if err := enc.Encode(&doc); err != nil {
-			return changed, fmt.Errorf("%s: %w", f.File, err)
+			return changed, notUpdated, fmt.Errorf("%s: %w", f.File, err)
 		}
 		if bytes.Equal(out.Bytes(), src) {
 			continue
 		}
 		if err := os.WriteFile(f.File, out.Bytes(), 0o644); err != nil {
-			return changed, err
+			return changed, notUpdated, err
 		}
 		changed = append(changed, f.File)
 	}
-	return changed, nil
+	return changed, notUpdated, nil
 }
 
 func updateTest(t *yaml.Node, g *Got) {
@@ -62,7 +70,7 @@ func updateTest(t *yaml.Node, g *Got) {
 		expect = &yaml.Node{Kind: yaml.MappingNode}
 		mapSet(t, "expect", expect)
 	}
-	expect.Style = 0 // `expect: {}` grows into a block
+	expect.Style = 0 // `expect: {outputs: {sink: []}}` grows into a block
 	// The sinks a test lists are rewritten; a test that lists none gets all.
 	listed := mapGet(expect, "outputs")
 	outputs := &yaml.Node{Kind: yaml.MappingNode}

@@ -89,8 +89,10 @@ func writeString(b *bytes.Buffer, s string) {
 }
 
 // canonical parses JSON with its numbers as written and returns it with
-// sorted keys and no spaces, so two documents compare by value, not by
-// layout; ok is false when data is not one JSON document.
+// sorted keys and no spaces, so two documents compare by their values
+// regardless of key order and spacing, numbers by their written digits
+// (1.5 and 1.50 differ, as the flow's output would); ok is false when
+// data is not one JSON document.
 func canonical(data []byte) (any, bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

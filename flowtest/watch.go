@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/runtime"
 )
 
@@ -21,17 +22,30 @@ type watch struct {
 	toProc, procDone   int64
 	toBatch, batchDone int64
 	changed            chan struct{} // closed and replaced at every change
+
+	// With middleware that act when a message settles (dedupe starts
+	// its ttl), every message read must also be settled or held in an
+	// open batch before the clock moves, or the ttl would start late.
+	settles       bool
+	read, settled int64
+	parked        map[*message.Tracker]int // source messages in open batches
 }
 
 func (w *watch) Observe(e runtime.Event) {
 	w.mu.Lock()
 	switch {
-	case e.Kind == runtime.EventEnqueued && e.To == compiler.ProcessorsNodeID:
-		w.toProc += int64(e.Count)
 	case e.Kind == runtime.EventStageStop && e.Node == compiler.ProcessorsNodeID:
 		w.procDone += int64(e.Count)
+	case e.Kind == runtime.EventEnqueued && e.To == compiler.ProcessorsNodeID:
+		w.toProc += int64(e.Count)
+		w.read += int64(len(e.Messages))
 	case e.Kind == runtime.EventEnqueued && w.batchEdge != "" && e.To == w.batchEdge:
 		w.toBatch += int64(e.Count)
+		w.park(e.Messages, 1)
+	case e.Kind == runtime.EventEnqueued && w.batchEdge != "" && e.From == w.batchEdge: // a flush
+		w.park(e.Messages, -1)
+		w.mu.Unlock()
+		return
 	case e.Kind == runtime.EventStageStop && w.batchNode != "" && e.Node == w.batchNode:
 		w.batchDone += int64(e.Count)
 	default:
@@ -40,6 +54,33 @@ func (w *watch) Observe(e runtime.Event) {
 	}
 	w.broadcast()
 	w.mu.Unlock()
+}
+
+// park counts the source messages of msgs into (+1) or out of (-1) the
+// open batches; the caller holds mu.
+func (w *watch) park(msgs []*message.Message, by int) {
+	if !w.settles {
+		return
+	}
+	for _, m := range msgs {
+		m.Trackers(func(t *message.Tracker) {
+			if w.parked[t] += by; w.parked[t] <= 0 {
+				delete(w.parked, t)
+			}
+		})
+	}
+}
+
+// onSettle wraps a middleware's OnSettle to count settled messages.
+func (w *watch) onSettle(next func(*message.Tracker)) func(*message.Tracker) {
+	return func(t *message.Tracker) {
+		next(t)
+		w.mu.Lock()
+		w.settled++
+		delete(w.parked, t)
+		w.broadcast()
+		w.mu.Unlock()
+	}
 }
 
 func (w *watch) notify() {
@@ -61,7 +102,8 @@ func (w *watch) idle(ctx context.Context, done <-chan struct{}) error {
 	for {
 		w.mu.Lock()
 		changed := w.changed
-		quiet := w.toProc == w.procDone && w.toBatch == w.batchDone
+		quiet := w.toProc == w.procDone && w.toBatch == w.batchDone &&
+			(!w.settles || w.settled+int64(len(w.parked)) == w.read)
 		w.mu.Unlock()
 		if quiet && w.src.waiting() {
 			return nil

@@ -45,7 +45,7 @@ func buildDedupe(_ *registry.Build, value any) (*registry.Middleware, error) {
 	if n := cfg.Int("max_keys"); n < 1 {
 		return nil, registry.At(fmt.Errorf("max_keys must be 1 or more, got %d", n), "max_keys")
 	}
-	return newDedupe(cfg.Expr("key"), cfg.Duration("ttl"), cfg.Int("max_keys"), time.Now).middleware(), nil
+	return newDedupe(cfg.Expr("key"), cfg.Duration("ttl"), cfg.Int("max_keys"), nil).middleware(), nil
 }
 
 // dedupe remembers the keys of acked messages. Since every key lives for
@@ -60,13 +60,20 @@ type dedupe struct {
 	key     *expression.Program
 	ttl     time.Duration
 	maxKeys int
-	now     func() time.Time
+	now     func() time.Time // nil: the flow's clock (registry.NowOf), a test's virtual one
 
 	mu       sync.Mutex
 	keys     map[string]*list.Element // of *seenKey
 	order    list.List                // oldest first
 	inFlight map[string]*inFlight
-	claimed  map[*message.Tracker]string // the key each message in flight holds here
+	claimed  map[*message.Tracker]claim // the key each message in flight holds here
+}
+
+// claim is a key held by a message in flight, with the clock its ttl
+// will start on once the message is acked.
+type claim struct {
+	key string
+	now func() time.Time
 }
 
 type seenKey struct {
@@ -83,7 +90,7 @@ type inFlight struct {
 
 func newDedupe(key *expression.Program, ttl time.Duration, maxKeys int, now func() time.Time) *dedupe {
 	return &dedupe{key: key, ttl: ttl, maxKeys: maxKeys, now: now, keys: map[string]*list.Element{},
-		inFlight: map[string]*inFlight{}, claimed: map[*message.Tracker]string{}}
+		inFlight: map[string]*inFlight{}, claimed: map[*message.Tracker]claim{}}
 }
 
 func (d *dedupe) middleware() *registry.Middleware {
@@ -99,8 +106,12 @@ func (d *dedupe) wrap(next registry.Handler) registry.Handler {
 		if key == "" {
 			return next(x, m, out)
 		}
+		now := d.now
+		if now == nil {
+			now = registry.NowOf(x.Ctx)
+		}
 		for {
-			dup, wait := d.claim(key, m.Tracker)
+			dup, wait := d.claim(key, m.Tracker, now)
 			if dup {
 				x.Logger.Debug("dropped duplicate", "flow", x.Flow, "dedupe_key", key, "id", m.ID)
 				return out, nil
@@ -120,7 +131,7 @@ func (d *dedupe) wrap(next registry.Handler) registry.Handler {
 			}
 		}
 		if m.Tracker == nil { // not tracked: nothing will settle it
-			defer d.release(key, nil, false)
+			defer d.release(key, nil, false, now)
 		}
 		return next(x, m, out)
 	}
@@ -129,10 +140,10 @@ func (d *dedupe) wrap(next registry.Handler) registry.Handler {
 // claim decides on a message with key: a duplicate of one acked within
 // the ttl, or to wait until wait is closed, or (both zero) to be handled,
 // key then being in flight with t.
-func (d *dedupe) claim(key string, t *message.Tracker) (dup bool, wait <-chan struct{}) {
+func (d *dedupe) claim(key string, t *message.Tracker, now func() time.Time) (dup bool, wait <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if e, ok := d.keys[key]; ok && d.now().Before(e.Value.(*seenKey).expires) {
+	if e, ok := d.keys[key]; ok && now().Before(e.Value.(*seenKey).expires) {
 		return true, nil
 	}
 	if f, ok := d.inFlight[key]; ok {
@@ -144,7 +155,7 @@ func (d *dedupe) claim(key string, t *message.Tracker) (dup bool, wait <-chan st
 	key = strings.Clone(key)
 	d.inFlight[key] = &inFlight{owner: t, done: make(chan struct{})}
 	if t != nil {
-		d.claimed[t] = key // this dedupe's own: a flow may have several
+		d.claimed[t] = claim{key: key, now: now} // this dedupe's own: a flow may have several
 	}
 	return false, nil
 }
@@ -154,21 +165,21 @@ func (d *dedupe) claim(key string, t *message.Tracker) (dup bool, wait <-chan st
 // copies waiting for it go on.
 func (d *dedupe) onSettle(t *message.Tracker) {
 	d.mu.Lock()
-	key, ok := d.claimed[t]
+	c, ok := d.claimed[t]
 	delete(d.claimed, t)
 	d.mu.Unlock()
 	if ok {
-		d.release(key, t, t.Failure() == nil)
+		d.release(c.key, t, t.Failure() == nil, c.now)
 	}
 }
 
 // release ends key's time in flight (when owned by t), remembering it
 // first when its message was acked.
-func (d *dedupe) release(key string, t *message.Tracker, acked bool) {
+func (d *dedupe) release(key string, t *message.Tracker, acked bool, now func() time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if acked {
-		d.rememberLocked(key)
+		d.rememberLocked(key, now())
 	}
 	if f, ok := d.inFlight[key]; ok && f.owner == t {
 		delete(d.inFlight, key)
@@ -176,8 +187,7 @@ func (d *dedupe) release(key string, t *message.Tracker, acked bool) {
 	}
 }
 
-func (d *dedupe) rememberLocked(key string) {
-	now := d.now()
+func (d *dedupe) rememberLocked(key string, now time.Time) {
 	if e, ok := d.keys[key]; ok {
 		e.Value.(*seenKey).expires = now.Add(d.ttl)
 		d.order.MoveToBack(e)

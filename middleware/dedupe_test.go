@@ -272,5 +272,33 @@ func TestDedupeBuildsFromConfig(t *testing.T) {
 func (d *dedupe) claimedKey(t *message.Tracker) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.claimed[t]
+	return d.claimed[t].key
+}
+
+// A built dedupe runs its ttl on the clock the flow's context carries
+// (the runtime's Options.Clock: a test's virtual one).
+func TestDedupeUsesTheFlowsClock(t *testing.T) {
+	p, err := expression.Compile("meta.event_id", expression.MessageScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw := build(t, "dedupe", registry.Config{"key": p, "ttl": time.Minute, "max_keys": 10})
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x := newExec(registry.WithClock(context.Background(), clock.now))
+	calls := 0
+	h := mw.Wrap(passThrough(&calls))
+	run := func(m *message.Message) {
+		if _, err := h(x, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		mw.OnSettle(m.Tracker)
+	}
+	run(event("e1"))
+	clock.advance(59 * time.Second)
+	run(event("e1")) // dropped: within the ttl of the flow's clock
+	clock.advance(2 * time.Minute)
+	run(event("e1")) // processed: the ttl passed on that clock, not in real time
+	if calls != 2 {
+		t.Fatalf("next ran %d times, want 2", calls)
+	}
 }

@@ -148,7 +148,7 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	// work is cancelled only when the drain times out: in-flight writes
 	// and retries go on after ctx (the stop signal) is done.
-	work, cancelWork := context.WithCancel(registry.WithLogger(context.WithoutCancel(ctx), p.log))
+	work, cancelWork := context.WithCancel(registry.WithClock(registry.WithLogger(context.WithoutCancel(ctx), p.log), p.clock.Now))
 	defer cancelWork()
 	if err := p.open(work); err != nil {
 		return Summary{}, errors.Join(err, p.closeAll())
