@@ -117,7 +117,7 @@ func oneFlowFile(args []string) error {
 	case 1:
 		return flowFiles(args)
 	}
-	return usageErrorf("takes one flow file, got %d (%s): start one flowrun per flow; "+
+	return usageErrorf("takes one flow file, got %d (%s); "+
 		"'flowrun validate' checks several files at once", len(args), strings.Join(args, " "))
 }
 

@@ -2,12 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -15,38 +11,45 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
+	"github.com/flowrun/flowrun/diag"
 	"github.com/flowrun/flowrun/redact"
 	"github.com/flowrun/flowrun/runtime"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/flowrun/flowrun/supervisor"
 )
 
 // DefaultHTTPAddr serves /metrics, /healthz and /readyz on loopback only.
 const DefaultHTTPAddr = "127.0.0.1:9464"
 
+// run is `flowrun run`: flags in, package supervisor runs the flows.
 func run(args []string, io IO) int {
-	fs := newFlags("run", io, "[flags] FILE")
+	fs := newFlags("run", io, "[flags] FILE|DIR...")
 	fs.epilog = runExitCodes
 	httpAddr := fs.String("http-addr", envOr("FLOWRUN_HTTP_ADDR", DefaultHTTPAddr),
-		`address for /metrics, /healthz, /readyz and the live graph page / (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
+		`address for /metrics, /healthz, /readyz, /flows (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
-	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT or end of input, how long to finish in-flight messages")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, end of input or a reload, how long to finish in-flight messages")
+	watch := fs.Bool("watch", false, "reload a flow when its file changes (SIGHUP reloads too): a version with problems is reported and the running one goes on; a valid one starts once the running one has drained")
+	watchEvery := fs.Duration("watch-interval", 250*time.Millisecond, "how often --watch reads the flow files")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (read it with go tool pprof)")
 	servePprof := fs.Bool("pprof", false, "also serve /debug/pprof/ on --http-addr: goroutine stacks, heap and CPU profiles for anyone who can reach it")
-	live := addLiveFlags(fs) // the live graph page and the tap (live.go)
-	files, err := fs.parse(args, oneFlowFile)
+	args, err := fs.parse(args, someFlowFiles)
+	var files []string
+	if err == nil {
+		if files, err = supervisor.Files(args); err != nil {
+			err = usageErrorf("%v", err)
+		}
+	}
 	if err == nil && !oneOf(*logFormat, "text", "json") {
 		err = usageErrorf("--log-format must be text or json, not %q", *logFormat)
 	}
-	if err == nil {
-		err = live.check(*httpAddr)
+	if err == nil && *watchEvery <= 0 {
+		err = usageErrorf("--watch-interval must be above 0, not %s", *watchEvery)
 	}
 	if err != nil {
 		return fs.exit(err)
 	}
-	// Everything the run prints passes the redactor; it learns the
+	// Everything the run prints passes the redactor; it learns each
 	// flow's secrets once the flow is compiled.
 	secrets := &redact.Redactor{}
 	io = io.redacted(secrets)
@@ -55,9 +58,7 @@ func run(args []string, io IO) int {
 		fmt.Fprintln(io.Stderr, "flowrun:", err)
 		return ExitUsage
 	}
-
-	flow, ds := compiler.CompileFile(files[0])
-	if flow == nil {
+	report := func(ds diag.List) {
 		for _, d := range ds {
 			if *logFormat == "json" { // every stderr line parses as JSON
 				logger.Error("invalid flow", "problem", d.String())
@@ -65,41 +66,36 @@ func run(args []string, io IO) int {
 			}
 			fmt.Fprintln(io.Stderr, d.String())
 		}
-		return ExitFailure
 	}
-	secrets.Add(flow.Secrets()...)
-
-	for _, w := range flow.Warnings {
-		logger.Warn(w.String())
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := runtime.Options{Logger: logger, Metrics: reg, DrainTimeout: *drain}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	opts := supervisor.Options{Logger: logger, DrainTimeout: *drain, Watch: *watch, WatchInterval: *watchEvery,
+		// One flow without --watch fails the process (a container's
+		// supervisor restarts it); with several, flowrun supervises.
+		Restart:   len(files) > 1 || *watch,
+		OnCompile: func(f *compiler.Flow) { secrets.Add(f.Secrets()...) },
+		Report:    report, Reload: hup}
 	if logger.Enabled(context.Background(), slog.LevelDebug) {
 		opts.Observers = append(opts.Observers, runtime.LogObserver(logger))
 	}
-	pipeline := runtime.New(flow, opts)
+	sup, ds := supervisor.Load(files, opts)
+	if sup == nil {
+		report(ds)
+		return ExitFailure
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-
 	if *httpAddr != "" {
-		srv, addr, err := serveHTTP(*httpAddr, reg, pipeline, *servePprof, logger, func(mux *http.ServeMux) {
-			live.mount(mux, flow, pipeline, reg, secrets, logger)
-		})
+		srv, err := sup.Serve(supervisor.HTTPOptions{Addr: *httpAddr, Pprof: *servePprof})
 		if err != nil {
 			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
 			return ExitFailure
 		}
-		logger.Info("serving /metrics, /healthz, /readyz, the live graph on /", "addr", addr, "tap", *live.tap)
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		defer live.close() // before the shutdown, which waits for tap streams
+		logger.Info("serving /metrics, /healthz, /readyz, /flows", "addr", srv.Addr)
+		defer srv.Close()
 	}
-
 	if *cpuProfile != "" {
 		stopProfile, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -108,21 +104,35 @@ func run(args []string, io IO) int {
 		}
 		defer stopProfile()
 	}
-	logger.Info("flow starting", "flow", flow.Name, "file", flow.File, "concurrency", flow.Concurrency, "max_demand", flow.MaxDemand)
-	sum, err := pipeline.Run(ctx)
-	if *logFormat == "json" { // every stderr line parses as JSON
-		logSummary(logger, flow.Name, sum)
-	} else {
-		printSummary(io, flow.Name, sum)
+	code := ExitOK
+	for _, r := range sup.Run(ctx) {
+		if *logFormat == "json" { // every stderr line parses as JSON
+			logSummary(logger, r)
+		} else {
+			printSummary(io, r)
+		}
+		code = max(code, exitCode(r))
 	}
-	if err != nil {
-		logger.Error("flow failed", "error", err)
+	return code
+}
+
+// exitCode is one flow's exit code; a run of several exits with the highest.
+func exitCode(r supervisor.Result) int {
+	switch {
+	case r.Err != nil:
 		return ExitFailure
-	}
-	if sum.Undelivered() {
+	case r.Summary.Undelivered():
 		return ExitUndelivered
 	}
 	return ExitOK
+}
+
+// someFlowFiles is run's check: one or more flow files or directories.
+func someFlowFiles(args []string) error {
+	if len(args) == 0 {
+		return usageErrorf("no flow file given")
+	}
+	return nil
 }
 
 func startCPUProfile(path string) (func(), error) {
@@ -147,50 +157,4 @@ func newLogger(io IO, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(io.Stderr, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(io.Stderr, opts)), nil
-}
-
-// serveHTTP starts the telemetry server; the caller shuts it down.
-func serveHTTP(addr string, reg *prometheus.Registry, p *runtime.Pipeline, withPprof bool, logger *slog.Logger, mount func(*http.ServeMux)) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !p.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	if withPprof { // stacks and profiles reveal internals: only when asked (--pprof)
-		mux.HandleFunc("/debug/pprof/", httppprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
-	}
-	mount(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)} // not the log package's text
-	go func() { // owned: ends on srv.Shutdown
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http server failed", "error", err)
-		}
-	}()
-	return srv, ln.Addr().String(), nil
-}
-
-func printSummary(io IO, name string, s runtime.Summary) {
-	rate := 0.0
-	if s.Elapsed > 0 {
-		rate = float64(s.In) / s.Elapsed.Seconds()
-	}
-	note := ""
-	if s.DrainTimeout {
-		note = " (drain timed out: unacked messages are redelivered if the source can)"
-	}
-	fmt.Fprintf(io.Stderr, "flowrun: %s: in %d, out %d, filtered %d, dead-lettered %d, nacked %d, discarded %d, lost %d in %s (%.0f msgs/s)%s\n",
-		name, s.In, s.Out, s.Filtered, s.DeadLettered, s.Nacked, s.Discarded, s.Lost, s.Elapsed.Round(time.Millisecond), rate, note)
 }

@@ -66,11 +66,13 @@ func TestWrongArgumentsSayWhyAndExit2(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"run"}, []string{"flowrun run: no flow file given", "Usage: flowrun run [flags] FILE", "flowrun run -h"}},
-		{[]string{"run", flow, flow}, []string{"takes one flow file, got 2", "flowrun validate"}},
+		{[]string{"run"}, []string{"flowrun run: no flow file given", "Usage: flowrun run [flags] FILE|DIR...", "flowrun run -h"}},
+		{[]string{"run", flow, flow}, []string{flow + " is given twice (also as " + flow + "): one file runs as one flow"}},
+		{[]string{"run", t.TempDir()}, []string{"has no flow files (*.yaml, *.yml)"}},
+		{[]string{"graph", flow, flow}, []string{"takes one flow file, got 2", "flowrun validate"}},
 		{[]string{"run", "--http-adr", "", flow}, []string{"unknown flag --http-adr; did you mean --http-addr?"}},
 		{[]string{"run", flow, "--log-levle", "debug"}, []string{"unknown flag --log-levle; did you mean --log-level?"}},
-		{[]string{"run", dir}, []string{dir + " is a directory: give a flow file in it (such as " + flow + ")"}},
+		{[]string{"graph", dir}, []string{dir + " is a directory: give a flow file in it (such as " + flow + ")"}},
 		{[]string{"run", "--log-format", "xml", flow}, []string{`--log-format must be text or json, not "xml"`}},
 		{[]string{"run", flow, "--drain-timeout"}, []string{"flag --drain-timeout needs a value"}},
 		{[]string{"run", "--drain-timeout", "soon", flow}, []string{"drain-timeout", "soon"}},
