@@ -140,18 +140,18 @@ func (f *Flow) runOnce(ctx context.Context, v *compiler.Flow, backoff *time.Dura
 		log.Info("flow drained for reload", "in", r.sum.In, "out", r.sum.Out, "lost", r.sum.Lost)
 		return f.reloaded(next)
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
 	if r.err != nil {
 		log.Error("flow failed", "error", r.err)
-		if !f.s.opts.Restart {
+		if !f.s.opts.Restart || ctx.Err() != nil {
 			f.mu.Lock()
 			f.failed = r.err
 			f.mu.Unlock()
 			return nil
 		}
 		return f.restart(ctx, v, r, backoff, log)
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	f.mu.Lock()
 	f.ended = true
@@ -190,6 +190,9 @@ func (f *Flow) restart(ctx context.Context, v *compiler.Flow, r outcome, backoff
 	case next := <-f.next:
 		return f.reloaded(next)
 	case <-ctx.Done():
+		f.mu.Lock()
+		f.failed = r.err // stopped while its last run had failed: it could not run
+		f.mu.Unlock()
 		return nil
 	}
 }

@@ -141,7 +141,7 @@ func (s *Supervisor) Flows() []*Flow { return s.flows }
 type Result struct {
 	Name, File string
 	Summary    runtime.Summary // every run of the flow added up
-	Err        error           // the run that failed and stopped the flow (only without Restart)
+	Err        error           // the failed run the flow stopped on: without Restart, or when the run ended during its backoff
 	Restarts   int
 	Reloads    int
 }
