@@ -75,6 +75,12 @@ func (s *Supervisor) poll(f *Flow) {
 // reload compiles the file's new content and hands it to the flow, or
 // reports why it cannot run while the running version goes on.
 func (s *Supervisor) reload(f *Flow, src []byte, readErr error) {
+	if cur, _ := f.Current(); cur.Source.Kind == "stdin" {
+		// A new source cannot take over what the old one has read ahead.
+		s.log.Error("a flow reading stdin cannot be reloaded: its input would be lost; restart it instead", "file", f.file)
+		f.rejected("not reloaded: the flow reads stdin")
+		return
+	}
 	v, ds := s.compile(f.file, src, readErr)
 	if v != nil {
 		if other := s.nameTaken(v.Name, f); other != "" {
