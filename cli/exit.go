@@ -15,4 +15,6 @@ Exit codes:
   3  the flow ended without delivering everything: messages were lost (failed
      without a dead_letter, or nacked to a source that cannot redeliver: the
      summary line's "lost" count) or the drain timed out with messages unacknowledged
+A run of several flows prints one summary line per flow and exits with the
+highest of their codes; a flow waiting to restart when the run stops counts as 1.
 `

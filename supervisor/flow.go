@@ -127,7 +127,7 @@ func (f *Flow) runOnce(ctx context.Context, v *compiler.Flow, backoff *time.Dura
 	select {
 	case r = <-done:
 	case next = <-f.next:
-		log.Info("flow file changed: draining the running version; the new one starts after it")
+		log.Info("reloading: draining the running version; the new one starts once it has")
 		f.set(Draining)
 		cancel()
 		r = <-done

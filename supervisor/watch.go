@@ -89,7 +89,9 @@ func (s *Supervisor) reload(f *Flow, src []byte, readErr error) {
 	}
 	if v == nil {
 		s.opts.Report(ds)
-		msg := "new version rejected: " + ds[0].String()
+		first := ds[0]
+		first.Snippet = "" // one line for /flows; Report showed it whole
+		msg := "new version rejected: " + first.String()
 		if len(ds) > 1 {
 			msg += fmt.Sprintf(" (and %d more problems)", len(ds)-1)
 		}
