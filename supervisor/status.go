@@ -10,7 +10,7 @@ type Status struct {
 	Name      string    `json:"name"`
 	File      string    `json:"file"`
 	State     State     `json:"state"`
-	Since     time.Time `json:"since"` // when it entered State
+	Since     time.Time `json:"since"` // when the current run began, or the flow entered Draining, Restarting or Stopped
 	Restarts  int       `json:"restarts"`
 	Reloads   int       `json:"reloads"`
 	LastError string    `json:"last_error"` // of a failed run or a rejected version of the file; "" once a new version runs
