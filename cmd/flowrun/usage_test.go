@@ -40,7 +40,7 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 		}
 	}
 	_, out, _ := runCLI(t, "help", "run")
-	for _, want := range []string{"--http-addr", "--drain-timeout", "--log-format", "Run a flow"} {
+	for _, want := range []string{"--http-addr", "--drain-timeout", "--log-format", "Run flows", "--watch"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("flowrun help run lacks %q:\n%s", want, out)
 		}
