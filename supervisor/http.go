@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,8 +35,14 @@ func (s *Supervisor) Mux(o HTTPOptions) *http.ServeMux {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		var waiting []string
+		for _, st := range s.Statuses() {
+			if !st.ready {
+				waiting = append(waiting, fmt.Sprintf("%s (%s)", st.Name, st.State))
+			}
+		}
+		if len(waiting) > 0 {
+			http.Error(w, "not ready: "+strings.Join(waiting, ", "), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

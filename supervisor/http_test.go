@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/flowrun/flowrun/supervisor"
@@ -52,8 +53,8 @@ func TestMuxMountsFlowHandlersAndListsFlows(t *testing.T) {
 			list[0].Name != "a" || list[0].State != supervisor.Starting {
 			t.Errorf("%v: /flows: %d %v %s", names, code, err, body)
 		}
-		if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
-			t.Errorf("%v: /readyz %d before any flow runs", names, code)
+		if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "not ready: a (starting)") {
+			t.Errorf("%v: /readyz %d %q before any flow runs", names, code, body)
 		}
 		srv.Close()
 	}

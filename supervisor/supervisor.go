@@ -92,6 +92,9 @@ func Load(files []string, opts Options) (*Supervisor, diag.List) {
 	if len(all) > 0 {
 		return nil, all
 	}
+	if err := s.reg.Register(collector{s}); err != nil {
+		return nil, diag.List{{Message: fmt.Sprintf("flow metrics: %v", err)}}
+	}
 	return s, nil
 }
 

@@ -166,8 +166,15 @@ func TestSeveralFlowsInOneProcess(t *testing.T) {
 	if code := readyz(t, addr); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz %d while b cannot run", code)
 	}
-	if m := get(t, "http://"+addr+"/metrics"); !strings.Contains(m, `flowrun_messages_total{flow="a",outcome="acked"}`) {
-		t.Fatal("no metrics labelled flow=a")
+	m := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{`flowrun_messages_total{flow="a",outcome="acked"}`, `flowrun_flow_ready{flow="a"} 1`,
+		`flowrun_flow_ready{flow="b"} 0`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("no %s in /metrics", want)
+		}
+	}
+	if !regexp.MustCompile(`flowrun_flow_restarts_total\{flow="b"\} [2-9]`).MatchString(m) {
+		t.Fatal("/metrics does not count b's restarts")
 	}
 	// b never ran: the run could not do all it was asked (exit 1); a drained.
 	if code := stopAndWait(t, cmd); code != 1 {
