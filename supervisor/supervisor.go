@@ -75,6 +75,7 @@ func Load(files []string, opts Options) (*Supervisor, diag.List) {
 	s := &Supervisor{opts: opts, log: opts.Logger, reg: opts.Metrics}
 	var all diag.List
 	names := map[string]string{}
+	stdin := "" // the file of the flow reading stdin
 	for _, file := range files {
 		src, err := os.ReadFile(file)
 		flow, ds := s.compile(file, src, err)
@@ -85,6 +86,14 @@ func Load(files []string, opts Options) (*Supervisor, diag.List) {
 		if other, ok := names[flow.Name]; ok {
 			all.Add(sameName(file, flow.Name, other))
 			continue
+		}
+		if flow.Source.Kind == "stdin" && stdin != "" {
+			all.Add(diag.Diagnostic{Pos: diag.Pos{File: file}, Path: "source.stdin",
+				Message: fmt.Sprintf("the flow in %s reads stdin too; one process has one stdin: give it to one flow", stdin)})
+			continue
+		}
+		if flow.Source.Kind == "stdin" {
+			stdin = file
 		}
 		names[flow.Name] = file
 		s.flows = append(s.flows, newFlow(s, file, flow, src, err))

@@ -2,6 +2,7 @@ package supervisor_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -140,5 +141,15 @@ func TestAFlowStoppedInItsBackoffFailed(t *testing.T) {
 	poll.Until(t, "b to wait for its restart", 30*time.Second, func() bool { return status(s, "b").State == supervisor.Restarting })
 	if res := stop(); res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "cannot open") {
 		t.Fatalf("result %+v", res[0])
+	}
+}
+
+func TestOneFlowOfARunReadsStdin(t *testing.T) {
+	dir := t.TempDir()
+	flow := "version: 1\nname: %s\nsource: {stdin: {}}\nsink: {drop: {}}\n"
+	a, b := write(t, dir+"/a.yaml", fmt.Sprintf(flow, "a")), write(t, dir+"/b.yaml", fmt.Sprintf(flow, "b"))
+	s, ds := supervisor.Load([]string{a, b}, supervisor.Options{Logger: quiet()})
+	if s != nil || len(ds) != 1 || !strings.Contains(ds[0].String(), b+": source.stdin: the flow in "+a+" reads stdin too") {
+		t.Fatalf("load: %v", ds)
 	}
 }
