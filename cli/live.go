@@ -4,23 +4,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/livegraph"
 	"github.com/flowrun/flowrun/redact"
 	"github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/supervisor"
 	"github.com/flowrun/flowrun/tap"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // liveFlags are run's flags for what it serves besides telemetry: the
-// live graph page (always) and the tap (--tap).
+// live graph page (always) and the tap (--tap), for each flow under
+// /flows/NAME/, and at / (and /tap) when the run has one flow.
 type liveFlags struct {
 	tap    *bool
 	token  *string
 	redact *string
 	fields tap.Fields
-	hub    *tap.Hub
+
+	mu    sync.Mutex
+	flows map[*supervisor.Flow]*liveFlow
 }
 
 func addLiveFlags(fs *flagSet) *liveFlags {
@@ -58,20 +64,73 @@ func (l *liveFlags) check(httpAddr string) error {
 	return nil
 }
 
-// mount serves the live graph page and, with --tap, the tap on mux.
-func (l *liveFlags) mount(mux *http.ServeMux, f *compiler.Flow, p *runtime.Pipeline, reg *prometheus.Registry, secrets *redact.Redactor, logger *slog.Logger) {
-	livegraph.New(f, p, reg, secrets).Mount(mux)
-	if !*l.tap {
-		return
+// onRun gives each run of a flow its own graph page and, with --tap,
+// its own tap (both are bound to one pipeline), and serves them in place
+// of the last run's (supervisor.Options.OnRun).
+func (l *liveFlags) onRun(reg *prometheus.Registry, secrets *redact.Redactor, logger *slog.Logger) func(*supervisor.Flow, *compiler.Flow, *runtime.Pipeline) func() {
+	return func(f *supervisor.Flow, v *compiler.Flow, p *runtime.Pipeline) func() {
+		mux := http.NewServeMux()
+		livegraph.New(v, p, reg, secrets).Mount(mux)
+		var hub *tap.Hub
+		if *l.tap {
+			hub = tap.NewHub(p, v.Name, reg)
+			mux.Handle("GET "+tap.Path, hub.Handler(tap.Options{Flow: v.Name, Token: *l.token, Redact: l.fields,
+				Secrets: secrets, Logger: logger}))
+		}
+		l.of(f).set(mux)
+		return func() { // the run is over: end its tap streams; the page shows it until the next run
+			if hub != nil {
+				hub.Close()
+			}
+		}
 	}
-	l.hub = tap.NewHub(p, f.Name, reg)
-	mux.Handle("GET "+tap.Path, l.hub.Handler(tap.Options{Flow: f.Name, Token: *l.token, Redact: l.fields,
-		Secrets: secrets, Logger: logger}))
 }
 
-// close ends the tap's streams: the run is over (before the server's shutdown, which waits for them).
-func (l *liveFlags) close() {
-	if l.hub != nil {
-		l.hub.Close()
+// mount serves a flow's page and tap under prefix (supervisor.FlowHandler).
+func (l *liveFlags) mount(mux *http.ServeMux, prefix string, f *supervisor.Flow) {
+	if prefix == "/" {
+		mux.Handle("/", l.of(f))
+		return
 	}
+	mux.Handle(prefix, http.StripPrefix(strings.TrimSuffix(prefix, "/"), l.of(f)))
+}
+
+func (l *liveFlags) of(f *supervisor.Flow) *liveFlow {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.flows == nil {
+		l.flows = map[*supervisor.Flow]*liveFlow{}
+	}
+	if l.flows[f] == nil {
+		l.flows[f] = &liveFlow{}
+	}
+	return l.flows[f]
+}
+
+// liveFlow serves the current run's page and tap of one flow.
+type liveFlow struct {
+	mu  sync.Mutex
+	cur http.Handler // nil until the flow's first run
+}
+
+func (lf *liveFlow) set(h http.Handler) {
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	lf.cur = h
+}
+
+func (lf *liveFlow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lf.mu.Lock()
+	h := lf.cur
+	lf.mu.Unlock()
+	if h == nil { // before the first run: what a run serves is not there yet; anything else never is
+		switch p := r.URL.Path; {
+		case p == "/", p == "/graph.json", p == tap.Path, strings.HasPrefix(p, "/assets/"):
+			http.Error(w, "the flow has not started yet", http.StatusServiceUnavailable)
+		default:
+			http.NotFound(w, r)
+		}
+		return
+	}
+	h.ServeHTTP(w, r)
 }

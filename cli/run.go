@@ -15,6 +15,8 @@ import (
 	"github.com/flowrun/flowrun/redact"
 	"github.com/flowrun/flowrun/runtime"
 	"github.com/flowrun/flowrun/supervisor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // DefaultHTTPAddr serves /metrics, /healthz and /readyz on loopback only.
@@ -25,7 +27,7 @@ func run(args []string, io IO) int {
 	fs := newFlags("run", io, "[flags] FILE|DIR...")
 	fs.epilog = runExitCodes
 	httpAddr := fs.String("http-addr", envOr("FLOWRUN_HTTP_ADDR", DefaultHTTPAddr),
-		`address for /metrics, /healthz, /readyz, /flows (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
+		`address for /metrics, /healthz, /readyz, /flows and the live graph page / (env FLOWRUN_HTTP_ADDR); "" disables; 0.0.0.0:PORT to expose`)
 	logFormat := fs.String("log-format", envOr("FLOWRUN_LOG_FORMAT", "text"), "text or json")
 	logLevel := fs.String("log-level", envOr("FLOWRUN_LOG_LEVEL", "info"), "debug, info, warn or error (debug adds runtime events)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, end of input or a reload, how long to finish in-flight messages")
@@ -33,6 +35,7 @@ func run(args []string, io IO) int {
 	watchEvery := fs.Duration("watch-interval", 250*time.Millisecond, "how often --watch reads the flow files")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (read it with go tool pprof)")
 	servePprof := fs.Bool("pprof", false, "also serve /debug/pprof/ on --http-addr: goroutine stacks, heap and CPU profiles for anyone who can reach it")
+	live := addLiveFlags(fs) // the live graph page and the tap (live.go)
 	args, err := fs.parse(args, someFlowFiles)
 	var files []string
 	if err == nil {
@@ -45,6 +48,9 @@ func run(args []string, io IO) int {
 	}
 	if err == nil && *watchEvery <= 0 {
 		err = usageErrorf("--watch-interval must be above 0, not %s", *watchEvery)
+	}
+	if err == nil {
+		err = live.check(*httpAddr)
 	}
 	if err != nil {
 		return fs.exit(err)
@@ -79,6 +85,9 @@ func run(args []string, io IO) int {
 	if logger.Enabled(context.Background(), slog.LevelDebug) {
 		opts.Observers = append(opts.Observers, runtime.LogObserver(logger))
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts.Metrics, opts.OnRun = reg, live.onRun(reg, secrets, logger)
 	sup, ds := supervisor.Load(files, opts)
 	if sup == nil {
 		report(ds)
@@ -88,12 +97,12 @@ func run(args []string, io IO) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if *httpAddr != "" {
-		srv, err := sup.Serve(supervisor.HTTPOptions{Addr: *httpAddr, Pprof: *servePprof})
+		srv, err := sup.Serve(supervisor.HTTPOptions{Addr: *httpAddr, Pprof: *servePprof, Flows: []supervisor.FlowHandler{live.mount}})
 		if err != nil {
 			logger.Error("cannot serve metrics", "addr", *httpAddr, "error", err)
 			return ExitFailure
 		}
-		logger.Info("serving /metrics, /healthz, /readyz, /flows", "addr", srv.Addr)
+		logger.Info("serving /metrics, /healthz, /readyz, /flows, the live graph on /", "addr", srv.Addr, "tap", *live.tap)
 		defer srv.Close()
 	}
 	if *cpuProfile != "" {

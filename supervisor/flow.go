@@ -113,6 +113,12 @@ func (f *Flow) runOnce(ctx context.Context, v *compiler.Flow, backoff *time.Dura
 	f.mu.Unlock()
 	log.Info("flow starting", "file", f.file, "concurrency", v.Concurrency, "max_demand", v.MaxDemand)
 
+	ended := func() {}
+	if on := f.s.opts.OnRun; on != nil {
+		if e := on(f, v, p); e != nil {
+			ended = e
+		}
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan outcome, 1)
@@ -136,6 +142,7 @@ func (f *Flow) runOnce(ctx context.Context, v *compiler.Flow, backoff *time.Dura
 		r = <-done
 	}
 	f.finish(r)
+	ended()
 	if next != nil {
 		log.Info("flow drained for reload", "in", r.sum.In, "out", r.sum.Out, "lost", r.sum.Lost)
 		return f.reloaded(next)

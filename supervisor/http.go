@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,6 +54,9 @@ func (s *Supervisor) Mux(o HTTPOptions) *http.ServeMux {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.Statuses())
 	})
+	if len(s.flows) > 1 && len(o.Flows) > 0 {
+		mux.HandleFunc("GET /{$}", s.index)
+	}
 	for _, f := range s.flows {
 		for _, h := range o.Flows {
 			h(mux, "/flows/"+f.Name()+"/", f)
@@ -101,4 +105,15 @@ func (v *Server) Close() {
 	defer cancel()
 	_ = v.srv.Shutdown(ctx)
 	<-v.served
+}
+
+// index links each flow's pages when the run has several (one flow's are at /).
+func (s *Supervisor) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, "<!doctype html>\n<title>flowrun</title>\n<h1>Flows</h1>\n<ul>\n")
+	for _, st := range s.Statuses() {
+		n := html.EscapeString(st.Name)
+		fmt.Fprintf(w, "<li><a href=\"flows/%s/\">%s</a> %s (%s)</li>\n", n, n, st.State, html.EscapeString(st.File))
+	}
+	fmt.Fprint(w, "</ul>\n<p><a href=\"flows\">flows</a> (JSON) · <a href=\"metrics\">metrics</a></p>\n")
 }

@@ -47,6 +47,9 @@ func TestMuxMountsFlowHandlersAndListsFlows(t *testing.T) {
 		if code, body := get("/hello"); (len(names) == 1) != (code == 200 && body == "a") {
 			t.Errorf("%v: /hello: %d %q", names, code, body)
 		}
+		if code, body := get("/"); len(names) > 1 && (code != 200 || !strings.Contains(body, `<a href="flows/b/">b</a> starting`)) {
+			t.Errorf("%v: /: %d %q", names, code, body)
+		}
 		code, body := get("/flows")
 		var list []supervisor.Status
 		if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list) != len(names) ||

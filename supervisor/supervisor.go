@@ -42,6 +42,10 @@ type Options struct {
 	Report func(diag.List)
 	// Reload reloads every flow each time it receives (SIGHUP).
 	Reload <-chan os.Signal
+	// OnRun sees each run of a flow before it starts (what serves a
+	// run's pipeline, such as the live graph, follows restarts and
+	// reloads here); the func it returns is called once the run has ended.
+	OnRun func(f *Flow, v *compiler.Flow, p *runtime.Pipeline) (ended func())
 }
 
 // Supervisor owns the flows of one run.

@@ -39,9 +39,9 @@ func (w *lockedBuffer) String() string {
 	return w.b.String()
 }
 
-// startRun starts `flowrun run` with JSON logs on a free port and returns
+// startFlows starts `flowrun run` with JSON logs on a free port and returns
 // the process, its stderr and the HTTP server's address.
-func startRun(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string) {
+func startFlows(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	stderr := &lockedBuffer{}
@@ -152,7 +152,7 @@ func TestSeveralFlowsInOneProcess(t *testing.T) {
 	write("a.yaml", endlessFlow("a", out))
 	write("b.yaml", fmt.Sprintf("version: 1\nname: b\nsource: {redis: {url: \"redis://%s\", stream: s, group: g}}\nsink: {drop: {}}\n", freePort(t)))
 	write("a.test.yaml", "not a flow: a flow's tests\n")
-	cmd, stderr, addr := startRun(t, dir)
+	cmd, stderr, addr := startFlows(t, dir)
 
 	poll.Until(t, "b to restart twice while a runs", 30*time.Second, func() bool {
 		f := flows(t, addr)
@@ -190,10 +190,19 @@ func TestSeveralFlowsInOneProcess(t *testing.T) {
 // Two healthy flows: ready when both are; SIGTERM drains both; exit 0.
 func TestTwoFlowsReadyAndDrained(t *testing.T) {
 	outA, outB := filepath.Join(t.TempDir(), "a.out"), filepath.Join(t.TempDir(), "b.out")
-	cmd, stderr, addr := startRun(t, write(t, "a.yaml", endlessFlow("a", outA)), write(t, "b.yaml", endlessFlow("b", outB)))
+	cmd, stderr, addr := startFlows(t, write(t, "a.yaml", endlessFlow("a", outA)), write(t, "b.yaml", endlessFlow("b", outB)))
 	waitReady(t, addr)
 	if f := flows(t, addr); f["a"].State != "running" || f["b"].State != "running" {
 		t.Fatalf("/flows %+v", f)
+	}
+	// Each flow's live graph is under /flows/NAME/; / links them.
+	for _, name := range []string{"a", "b"} {
+		if g := get(t, "http://"+addr+"/flows/"+name+"/graph.json"); !strings.Contains(g, `"flow":"`+name+`","ready":true`) {
+			t.Fatalf("/flows/%s/graph.json: %s", name, g)
+		}
+	}
+	if index := get(t, "http://"+addr+"/"); !strings.Contains(index, `<a href="flows/a/">a</a> running`) {
+		t.Fatalf("/: %s", index)
 	}
 	if code := stopAndWait(t, cmd); code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)

@@ -53,7 +53,7 @@ func TestWatchSwapsAChangedFlowWithoutLosingMessages(t *testing.T) {
 	dir := t.TempDir()
 	port, out := freePort(t), filepath.Join(dir, "out.jsonl")
 	file := write(t, "hook.yaml", hookFlow(port, out, `{"v": 1, "n": payload.n}`))
-	cmd, stderr, addr := startRun(t, "--watch", "--watch-interval", "20ms", file)
+	cmd, stderr, addr := startFlows(t, "--watch", "--watch-interval", "20ms", file)
 	waitReady(t, addr)
 	url := "http://" + port + "/"
 	reloaded := func(n int) func() bool {
@@ -66,6 +66,10 @@ func TestWatchSwapsAChangedFlowWithoutLosingMessages(t *testing.T) {
 	}
 	send(t, url, 100, 300) // during the swap
 	poll.Until(t, "the reload", 30*time.Second, reloaded(1))
+	// The live graph follows: it shows the new version's run.
+	if g := get(t, "http://"+addr+"/graph.json"); !strings.Contains(g, `"flow":"hook","ready":true`) {
+		t.Fatalf("/graph.json after the reload: %s", g)
+	}
 	send(t, url, 300, 350) // v2 only
 
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
