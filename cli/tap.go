@@ -42,8 +42,9 @@ func tapCmd(args []string, io IO) int {
 	limit := fs.Int("limit", 0, "exit after N messages (0: until the run ends or Ctrl-C)")
 	redactFlag := fs.String("redact", "", "mask these `FIELDS` too: key, meta.NAME, payload.PATH, comma-separated")
 	token := fs.String("token", envOr("FLOWRUN_TAP_TOKEN", ""), "the run's tap token (env FLOWRUN_TAP_TOKEN)")
+	flow := fs.String("flow", "", "in a run of several flows, the flow `NAME` to tap (see the run's /flows)")
 	_, err := fs.parse(args, nil)
-	req := tap.Request{Addr: *addr, Token: *token, Stage: *stage, DeadLetter: *deadLetter, Where: *where,
+	req := tap.Request{Addr: *addr, Flow: *flow, Token: *token, Stage: *stage, DeadLetter: *deadLetter, Where: *where,
 		Redact: *redactFlag, Limit: *limit}
 	if err == nil {
 		err = checkTap(&req, *rateFlag)

@@ -16,6 +16,7 @@ import (
 // Request is what `flowrun tap` asks a run for.
 type Request struct {
 	Addr       string // HOST:PORT of the run's HTTP server
+	Flow       string // in a run of several flows, which one ("": the run's only flow)
 	Token      string
 	Stage      string
 	DeadLetter bool
@@ -43,7 +44,11 @@ func (r Request) URL() string {
 	if r.Redact != "" {
 		q.Set("redact", r.Redact)
 	}
-	u := url.URL{Scheme: "http", Host: r.Addr, Path: Path, RawQuery: q.Encode()}
+	path := Path
+	if r.Flow != "" { // a run of several flows serves each one's tap under /flows/NAME/
+		path = "/flows/" + r.Flow + Path
+	}
+	u := url.URL{Scheme: "http", Host: r.Addr, Path: path, RawQuery: q.Encode()}
 	return u.String()
 }
 

@@ -127,7 +127,7 @@ func stopAndWait(t *testing.T, cmd *exec.Cmd) int {
 }
 
 func endlessFlow(name, out string) string {
-	return fmt.Sprintf("version: 1\nname: %s\nsource: {generate: {count: 0, interval: 1ms, payload: counter}}\nsink: {file: {path: %q}}\n", name, out)
+	return fmt.Sprintf("version: 1\nname: %s\nsource: {generate: {count: 0, interval: 1ms, payload: '{\"from\": \"%s\", \"n\": counter}'}}\nsink: {file: {path: %q}}\n", name, name, out)
 }
 
 func lineCount(t *testing.T, path string) int64 {
@@ -190,7 +190,7 @@ func TestSeveralFlowsInOneProcess(t *testing.T) {
 // Two healthy flows: ready when both are; SIGTERM drains both; exit 0.
 func TestTwoFlowsReadyAndDrained(t *testing.T) {
 	outA, outB := filepath.Join(t.TempDir(), "a.out"), filepath.Join(t.TempDir(), "b.out")
-	cmd, stderr, addr := startFlows(t, write(t, "a.yaml", endlessFlow("a", outA)), write(t, "b.yaml", endlessFlow("b", outB)))
+	cmd, stderr, addr := startFlows(t, "--tap", write(t, "a.yaml", endlessFlow("a", outA)), write(t, "b.yaml", endlessFlow("b", outB)))
 	waitReady(t, addr)
 	if f := flows(t, addr); f["a"].State != "running" || f["b"].State != "running" {
 		t.Fatalf("/flows %+v", f)
@@ -203,6 +203,11 @@ func TestTwoFlowsReadyAndDrained(t *testing.T) {
 	}
 	if index := get(t, "http://"+addr+"/"); !strings.Contains(index, `<a href="flows/a/">a</a> running`) {
 		t.Fatalf("/: %s", index)
+	}
+	// flowrun tap --flow reads one flow's tap.
+	tapped, err := exec.Command(binary, "tap", "--addr", addr, "--flow", "b", "--limit", "3").Output()
+	if err != nil || strings.Count(string(tapped), "\n") != 3 || strings.Count(string(tapped), `"from":"b"`) != 3 {
+		t.Fatalf("flowrun tap --flow b: %v\n%s", err, tapped)
 	}
 	if code := stopAndWait(t, cmd); code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
