@@ -129,31 +129,3 @@ func count(t *testing.T, path, substr string) int {
 	}
 	return n
 }
-
-// A flow reading stdin is never reloaded: the new source could not take
-// over what the old one has read ahead.
-func TestAFlowReadingStdinIsNotReloaded(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin := os.Stdin
-	os.Stdin = r
-	t.Cleanup(func() { os.Stdin = stdin; r.Close() })
-	file := write(t, t.TempDir()+"/s.yaml", "version: 1\nname: s\nsource: {stdin: {}}\nsink: {drop: {}}\n")
-	hup := make(chan os.Signal, 1)
-	s, ds := supervisor.Load([]string{file}, supervisor.Options{Logger: quiet(), Reload: hup})
-	if s == nil {
-		t.Fatal(ds)
-	}
-	stop := start(t, s)
-	hup <- syscall.SIGHUP
-	poll.Until(t, "the reload to be refused", 30*time.Second, func() bool {
-		return status(s, "s").LastError == "not reloaded: the flow reads stdin"
-	})
-	w.Close() // the source ends
-	if res := stop(); res[0].Reloads != 0 {
-		t.Fatalf("result %+v", res[0])
-	}
-}

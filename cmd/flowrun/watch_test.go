@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -115,5 +116,37 @@ func TestWatchSwapsAChangedFlowWithoutLosingMessages(t *testing.T) {
 	if len(seen) != 410 || !strings.Contains(stderr.String(), `"msg":"flow finished","flow":"hook","in":410,"out":410,`) ||
 		!strings.Contains(stderr.String(), `"restarts":0,"reloads":2`) {
 		t.Fatalf("%d messages written; stderr:\n%s", len(seen), stderr)
+	}
+}
+
+// A flow reading stdin is never reloaded: the new source could not take
+// over what the old one has read ahead. The refusal is logged and shown.
+func TestAFlowReadingStdinIsNotReloaded(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	file := write(t, "s.yaml", fmt.Sprintf("version: 1\nname: s\nsource: {stdin: {}, codec: text}\nsink: {file: {path: %q}}\n", out))
+	cmd := exec.Command(binary, "run", "--watch", "--http-addr", "127.0.0.1:0", "--log-format", "json", file)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	fmt.Fprintln(stdin, "one")
+	poll.Until(t, "the first line written", 30*time.Second, func() bool { b, _ := os.ReadFile(out); return string(b) == "one\n" })
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the reload refused", 30*time.Second, func() bool {
+		return strings.Contains(stderr.String(), `"msg":"a flow reading stdin cannot be reloaded: its input would be lost; restart it instead"`)
+	})
+	fmt.Fprintln(stdin, "two")
+	stdin.Close()
+	poll.Until(t, "the rest written", 30*time.Second, func() bool { b, _ := os.ReadFile(out); return string(b) == "one\ntwo\n" })
+	if code := stopAndWait(t, cmd); code != 0 || !strings.Contains(stderr.String(), `"flow":"s","in":2,"out":2,`) {
+		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 }
