@@ -6,6 +6,7 @@
 package tap
 
 import (
+	"errors"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,16 @@ func NewHub(p *runtime.Pipeline, flow string, reg prometheus.Registerer) *Hub {
 			Help:        "Tap samples dropped because a tap client did not keep up (the flow never waits for one).",
 			ConstLabels: prometheus.Labels{"flow": flow}})}
 	if reg != nil {
-		_ = reg.Register(h.dropped) // a second hub of the same flow shares nothing: best effort
+		// Each run of a flow (a restart, a reload) has its own hub: they
+		// count on the flow's one counter.
+		if err := reg.Register(h.dropped); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				if c, ok := are.ExistingCollector.(prometheus.Counter); ok {
+					h.dropped = c
+				}
+			}
+		}
 	}
 	return h
 }
