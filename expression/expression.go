@@ -139,25 +139,44 @@ func Compile(src string, scope Scope) (*Program, error) {
 	opts := append([]expr.Option{expr.Env(typeEnv(scope))}, functions...)
 	opts = append(opts, conversions...)
 	if scope == MessageScope {
-		opts = append(opts, fieldOption, expr.Patch(payloadFields{}))
+		opts = append(opts, fieldOption)
 	}
 	opts = append(opts, budgetFunctions...)
+	// expr type-checks a program with patchers twice and drops the first
+	// pass's errors; the second skips the arguments of a call the first
+	// typed, so int(paylod) passed. The program as written is checked
+	// first, without patchers.
+	if _, err := expr.Compile(src, slices.Clip(opts)...); err != nil {
+		return nil, compileError(src, err)
+	}
+	if scope == MessageScope {
+		opts = append(opts, expr.Patch(payloadFields{}))
+	}
 	opts = append(opts, expr.Patch(budgetPatch{}), expr.Patch(&stepBinding{}))
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
-		var fe *file.Error
-		if errors.As(err, &fe) {
-			msg := fe.Message + closureMapHint(src, fe)
-			return nil, &Error{Line: fe.Line, Column: fe.Column, Message: msg, Snippet: fe.Snippet}
-		}
-		return nil, &Error{Line: 1, Message: err.Error()}
+		return nil, compileError(src, err)
 	}
+	return newProgram(src, scope, prog), nil
+}
+
+// compileError is expr's error as an *Error, with its position.
+func compileError(src string, err error) error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		msg := fe.Message + closureMapHint(src, fe)
+		return &Error{Line: fe.Line, Column: fe.Column, Message: msg, Snippet: fe.Snippet}
+	}
+	return &Error{Line: 1, Message: err.Error()}
+}
+
+func newProgram(src string, scope Scope, prog *vm.Program) *Program {
 	p := &Program{Source: src, Scope: scope, prog: prog}
 	p.uses = collectUses(prog.Node())
 	if scope == MessageScope {
 		p.fast = compileFast(prog.Node())
 	}
-	return p, nil
+	return p
 }
 
 func collectUses(root ast.Node) uses {

@@ -158,6 +158,18 @@ func TestScopes(t *testing.T) {
 	}
 }
 
+// An unknown name inside int() or string() is an error too: expr's second
+// check, after its patchers, skips the arguments of calls it typed.
+func TestUnknownNameInsideAConversion(t *testing.T) {
+	for _, src := range []string{"int(paylod * 2)", "string(paylod)", `{"a": int(paylod.x)}`, "int(string(nope))"} {
+		_, err := Compile(src, MessageScope)
+		var ee *Error
+		if !errors.As(err, &ee) || !strings.HasPrefix(ee.Message, "unknown name ") {
+			t.Errorf("%s: %v, want unknown name", src, err)
+		}
+	}
+}
+
 func TestCompileErrorPosition(t *testing.T) {
 	_, err := Compile("payload.a &&\n  paylod.b", MessageScope)
 	var ee *Error
