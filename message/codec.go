@@ -87,7 +87,7 @@ func (c Codec) Encode(m *Message) error {
 			return nil
 		}
 	}
-	b, err := encoder{o: m.origin}.value(make([]byte, 0, max(len(m.Raw), 64)+32), m.Payload)
+	b, err := m.encoder().value(make([]byte, 0, max(len(m.Raw), 64)+32), m.Payload)
 	if err != nil {
 		return fmt.Errorf("encode json: %w", err)
 	}

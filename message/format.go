@@ -48,7 +48,7 @@ func FormatValue(v any) string {
 func (m *Message) Format(v any) string {
 	switch v.(type) {
 	case int, float64:
-		if raw, ok := m.origin.scalarBytes(v); ok {
+		if raw, ok := m.encoder().scalarBytes(v); ok {
 			return string(raw)
 		}
 	}

@@ -22,6 +22,9 @@ func appendJSON(b []byte, v any) ([]byte, error) { return encoder{}.value(b, v) 
 // removed ones left out and added ones after the rest, sorted.
 type encoder struct {
 	o *origin
+	// from, for the payload of a batch's reduce, finds the origin of a
+	// value taken from one of the batch's messages.
+	from *members
 	// lenient never fails: a float JSON cannot hold, or a value it cannot
 	// encode, is written as a string of its text (for FormatValue).
 	lenient bool
@@ -34,12 +37,12 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(b, v), nil
 	case string:
-		if raw, ok := e.o.scalarBytes(val); ok {
+		if raw, ok := e.scalarBytes(val); ok {
 			return append(b, raw...), nil
 		}
 		return appendJSONString(b, v), nil
 	case float64:
-		if raw, ok := e.o.scalarBytes(val); ok {
+		if raw, ok := e.scalarBytes(val); ok {
 			return append(b, raw...), nil
 		}
 		if e.lenient && (math.IsNaN(v) || math.IsInf(v, 0)) {
@@ -47,15 +50,15 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 		}
 		return appendJSONFloat(b, v)
 	case int:
-		if raw, ok := e.o.scalarBytes(val); ok {
+		if raw, ok := e.scalarBytes(val); ok {
 			return append(b, raw...), nil
 		}
 		return strconv.AppendInt(b, int64(v), 10), nil
 	case int64:
 		return strconv.AppendInt(b, v, 10), nil
 	case map[string]any:
-		if sp, ok := e.o.containerSpan(val); ok {
-			return e.decodedObject(b, v, sp)
+		if d, sp, ok := e.container(val); ok {
+			return d.decodedObject(b, v, sp)
 		}
 		return e.object(b, v)
 	case map[string]string:
@@ -71,8 +74,8 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 		}
 		return append(b, '}'), nil
 	case []any:
-		if sp, ok := e.o.containerSpan(val); ok {
-			return e.decodedList(b, v, sp)
+		if d, sp, ok := e.container(val); ok {
+			return d.decodedList(b, v, sp)
 		}
 		return e.list(b, v)
 	case *Fields: // a Fields payload is the raw object, unchanged
@@ -86,6 +89,25 @@ func (e encoder) value(b []byte, val any) ([]byte, error) {
 		return b, err
 	}
 	return append(b, enc...), nil
+}
+
+// scalarBytes returns the raw bytes of a string or number a decode built.
+func (e encoder) scalarBytes(v any) ([]byte, bool) {
+	if raw, ok := e.o.scalarBytes(v); ok || e.from == nil {
+		return raw, ok
+	}
+	return e.from.scalarOrigin(v).scalarBytes(v)
+}
+
+// container returns the encoder for the bytes of an object or list a
+// decode built, and its span in them.
+func (e encoder) container(v any) (encoder, span, bool) {
+	if sp, ok := e.o.containerSpan(v); ok || e.from == nil {
+		return e, sp, ok
+	}
+	pl, ok := e.from.container(v)
+	e.o = pl.o
+	return e, pl.sp, ok
 }
 
 func (e encoder) list(b []byte, l []any) ([]byte, error) {

@@ -34,6 +34,9 @@ type overflow struct {
 	full    [][]slot                // chunks filled before vals: slots never move, boxes point at them
 	index   map[unsafe.Pointer]span // containers by pointer, once there are many
 	indexed int                     // slots when index was built
+	// members, for the payload of a batch's reduce (an origin of no raw
+	// bytes of its own), are the messages its values came from.
+	members *members
 }
 
 // slot is one value. A string's slot is its string header (p its bytes,
@@ -187,21 +190,33 @@ func (o *origin) containerSpan(v any) (span, bool) {
 	x := o.more
 	if n := o.slots(); x.indexed != n { // a large payload: look up in O(1)
 		x.index = make(map[unsafe.Pointer]span)
-		for _, c := range append(x.full, o.vals) {
-			for i, s := range c {
-				// Outside raw are the pointers of containers and of
-				// escaped strings, whose next slot holds their span.
-				_, inRaw := o.inRaw(s.p)
-				escaped := i+1 < len(c) && c[i+1].p == nil
-				if !inRaw && s.p != nil && !escaped {
-					x.index[s.p] = unpack(s.n)
-				}
-			}
-		}
+		o.eachContainer(func(p unsafe.Pointer, sp span) { x.index[p] = sp })
 		x.indexed = n
 	}
 	sp, ok := x.index[p]
 	return sp, ok
+}
+
+// eachContainer calls fn with the pointer and span of every object and
+// list decode built.
+func (o *origin) eachContainer(fn func(p unsafe.Pointer, sp span)) {
+	each := func(c []slot) {
+		for i, s := range c {
+			// Outside raw are the pointers of containers and of
+			// escaped strings, whose next slot holds their span.
+			_, inRaw := o.inRaw(s.p)
+			escaped := i+1 < len(c) && c[i+1].p == nil
+			if !inRaw && s.p != nil && !escaped {
+				fn(s.p, unpack(s.n))
+			}
+		}
+	}
+	if o.more != nil {
+		for _, c := range o.more.full {
+			each(c)
+		}
+	}
+	each(o.vals)
 }
 
 func (o *origin) slots() int {

@@ -182,7 +182,9 @@ func (b *batcher) flush(ob *openBatch) {
 	}
 	kept := msgs[:0]
 	for _, m := range msgs {
-		if err := sink.conn.Codec.Encode(m); err != nil {
+		err := sink.conn.Codec.Encode(m)
+		m.ReleaseMembers() // a reduce result is encoded: its members need not stay decoded
+		if err != nil {
 			b.p.fail(m, sink.id, encodeError(b.name, sink.id, err), 1)
 			continue
 		}
@@ -211,12 +213,10 @@ func (b *batcher) reduce(ob *openBatch) *message.Message {
 		return nil
 	}
 	v, err := b.x.Runner.EvalReduce(b.plan.Reduce, payloads, ob.keyValue)
-	for _, m := range members { // their trackers keep them until the result is written
-		m.Undecode()
-	}
 	if err != nil {
 		b.stage.errors.Inc()
 		for _, m := range members {
+			m.Undecode() // their trackers keep them until failed
 			b.p.fail(m, b.name, err, 1)
 		}
 		return nil
@@ -224,6 +224,9 @@ func (b *batcher) reduce(ob *openBatch) *message.Message {
 	first := members[0]
 	out := &message.Message{ID: first.ID, Key: first.Key, Topic: first.Topic, Route: ob.id.route,
 		Payload: v, Decoded: true, Changed: true}
+	// The values v took unchanged from members are written as their bytes;
+	// the members stay decoded until then (flush releases them).
+	out.TakeFrom(members)
 	if b.plan.Key != nil {
 		out.Key = ob.id.key
 	}
