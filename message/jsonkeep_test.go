@@ -47,6 +47,25 @@ func FuzzEncodeKeepsBytes(f *testing.F) {
 			}
 		}
 
+		// A batch's reduce that takes the payload whole, with another
+		// member's and a computed value, writes both payloads' bytes.
+		other := &Message{Raw: []byte(keepCases[0])}
+		if err := JSON.Decode(other); err != nil {
+			t.Fatal(err)
+		}
+		reduced := &Message{}
+		reduced.SetPayload(map[string]any{"a": m.Payload, "b": other.Payload, "n": []any{1.5, m.Payload}})
+		reduced.TakeFrom([]*Message{other, m})
+		if err := JSON.Encode(reduced); err != nil {
+			t.Fatalf("%q reduced: %v", data, err)
+		}
+		if !bytes.Equal(m.Body, want) {
+			want = m.Body // as written alone (a key twice, several lines)
+		}
+		if r := fmt.Sprintf(`{"a":%s,"b":%s,"n":[1.5,%s]}`, want, other.Raw, want); string(reduced.Body) != r {
+			t.Fatalf("reduce result:\n got %q\nwant %q", reduced.Body, r)
+		}
+
 		obj, ok := m.Payload.(map[string]any)
 		if !ok {
 			return
