@@ -53,11 +53,17 @@ func (s *members) scalarOrigin(v any) *origin {
 	if s.chunks == nil {
 		s.sortChunks()
 	}
-	i, _ := slices.BinarySearchFunc(s.chunks, uintptr(p), func(c chunkAt, p uintptr) int {
-		return cmp.Compare(c.end, p+1) // the first chunk ending after p
-	})
-	if i < len(s.chunks) && s.chunks[i].start <= uintptr(p) {
-		return s.chunks[i].o
+	lo, hi := 0, len(s.chunks) // the first chunk ending after p
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if s.chunks[mid].end <= uintptr(p) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(s.chunks) && s.chunks[lo].start <= uintptr(p) {
+		return s.chunks[lo].o
 	}
 	return nil
 }
@@ -80,7 +86,10 @@ func (s *members) sortChunks() {
 			}
 		}
 	}
-	slices.SortFunc(s.chunks, func(a, b chunkAt) int { return cmp.Compare(a.start, b.start) })
+	byStart := func(a, b chunkAt) int { return cmp.Compare(a.start, b.start) }
+	if !slices.IsSortedFunc(s.chunks, byStart) { // decodes in a row often are
+		slices.SortFunc(s.chunks, byStart)
+	}
 	// Messages split from one share its origin: keep each chunk once.
 	s.chunks = slices.CompactFunc(s.chunks, func(a, b chunkAt) bool { return a.start == b.start })
 }
@@ -116,7 +125,7 @@ func chunkRange(c []slot) (start, end uintptr) {
 // container returns where an object or list a member's decode built was
 // read. A container's scalars were boxed by the same decode, so the
 // origin of the first member scalar found in it is the one to ask; one
-// that holds only scalars built elsewhere was built elsewhere too (by
+// whose first scalars were built elsewhere was built elsewhere too (by
 // the reduce, or changed in place by a stage: then its members are
 // written as computed ones are, each unchanged value still as its bytes).
 // Only a container with no scalar to tell by (empty, or lists of lists)
@@ -128,7 +137,7 @@ func (s *members) container(v any) (place, bool) {
 	case o != nil:
 		sp, ok := o.containerSpan(v)
 		return place{o, sp}, ok
-	case scalars && budget > 0:
+	case scalars:
 		return place{}, false
 	}
 	if s.boxes == nil {
