@@ -139,6 +139,10 @@ func TestEval(t *testing.T) {
 			"line 3: invalid operation: a string * an integer (1:11)\n | payload.a * 2\n | ..........^\n"},
 		{`{"a":1}` + "\n" + `{"a":4}` + "\n", []string{"--scope", "reduce", "--batch-key", `"k"`, `{"key": batch_key, "sum": sum(map(batch, .a))}`}, 0,
 			`{"key":"k","sum":5}` + "\n", ""},
+		// a reduce result keeps the bytes of what it takes unchanged, as in a flow
+		{`{"id":18446744073709551616,"c":"caf\u00e9","x":1.50}` + "\n" + `{"id":2}` + "\n",
+			[]string{"--scope", "reduce", "--batch-key", `"caf\u00e9"`, `{"first": batch[0], "k": batch_key, "n": len(batch)}`}, 0,
+			`{"first":{"id":18446744073709551616,"c":"caf\u00e9","x":1.50},"k":"caf\u00e9","n":2}` + "\n", ""},
 		{"", []string{"--payload", `{}`, "--key", "u1", "--meta", "region=eu", "--raw", `key + "@" + meta.region`}, 0, "u1@eu\n", ""},
 		{"", []string{"--payload", `{}`, "paylod.a"}, 2, "", "expression:1:1: unknown name paylod\n     | paylod.a\n     | ^\n"},
 		{"", []string{"--payload", `{}`, "batch"}, 2, "", "unknown name batch (batch and batch_key exist only in a batch stage's reduce)"},

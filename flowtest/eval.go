@@ -46,6 +46,7 @@ func Eval(p *expression.Program, in io.Reader, out, errs io.Writer, opts EvalOpt
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	runner := expression.NewRunner()
 	var batch []any
+	var members []*message.Message // reduce: whose bytes the result may take
 	line := 0
 	for sc.Scan() {
 		line++
@@ -60,6 +61,7 @@ func Eval(p *expression.Program, in io.Reader, out, errs io.Writer, opts EvalOpt
 		}
 		if opts.Scope == expression.ReduceScope {
 			batch = append(batch, m.Payload)
+			members = append(members, m)
 			continue
 		}
 		v, err := runner.Eval(p, m.Payload, m.Meta, m.Key, m.Topic, m.ID)
@@ -88,13 +90,16 @@ func Eval(p *expression.Program, in io.Reader, out, errs io.Writer, opts EvalOpt
 			return failed, fmt.Errorf("--batch-key: %w", err)
 		}
 		key = km.Payload
+		members = append(members, km)
 	}
 	v, err := runner.EvalReduce(p, batch, key)
 	if err != nil {
 		fmt.Fprintf(errs, "batch of %d: %v\n", len(batch), err)
 		return failed + 1, nil
 	}
-	return failed, writeResult(out, &message.Message{Payload: v, Decoded: true, Changed: true}, opts.Raw)
+	result := &message.Message{Payload: v, Decoded: true, Changed: true}
+	result.TakeFrom(members) // values taken unchanged keep their bytes, as in a flow
+	return failed, writeResult(out, result, opts.Raw)
 }
 
 // size writes n bytes as MiB when whole.
