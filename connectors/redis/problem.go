@@ -42,7 +42,7 @@ func explain(opts *goredis.Options, err error) error {
 		// hangs up once the handshake is over.
 		return tlsconf.ClientCertProblem("Redis server", addr, opts.TLSConfig, err)
 	case closed(err):
-		return fmt.Errorf("Redis server %s closed the connection without answering (%w); if it wants TLS, set tls or use a rediss:// url", addr, err)
+		return fmt.Errorf("the Redis server at %s closed the connection without answering (%w); if it wants TLS, set tls or use a rediss:// url", addr, err)
 	}
 	return fmt.Errorf("cannot reach Redis at %s: %w; is redis-server running there?", addr, err)
 }
