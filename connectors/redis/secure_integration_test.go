@@ -85,7 +85,7 @@ func TestSecuredCheck(t *testing.T) {
 		{"client certificate of another CA", "sink", "s", with("tls", map[string]any{"ca_file": s.certs.CA, "cert_file": other.ClientCert, "key_file": other.ClientKey}),
 			"TLS failure: Redis server " + s.addr + " refused flowrun's client certificate"},
 		{"plaintext to the TLS port", "sink", "s", without("tls"),
-			"Redis server " + s.addr + " closed the connection without answering"},
+			"the Redis server at " + s.addr + " closed the connection without answering"},
 		{"TLS to a plaintext port", "sink", "s", map[string]any{"url": "redis://" + plain, "tls": s.tlsConf()},
 			"TLS failure: Redis server " + plain + " does not speak TLS on this port"},
 		{"server down", "sink", "s", with("url", "redis://127.0.0.1:1"),
