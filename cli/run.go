@@ -55,6 +55,13 @@ func run(args []string, io IO) int {
 	if err != nil {
 		return fs.exit(err)
 	}
+	// Signals are taken from the start: a SIGTERM while the flows compile
+	// or connect (a pod stopped as it starts) ends the run cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Everything the run prints passes the redactor; it learns each
 	// flow's secrets once the flow is compiled.
 	secrets := &redact.Redactor{}
@@ -73,9 +80,6 @@ func run(args []string, io IO) int {
 			fmt.Fprintln(io.Stderr, d.String())
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	opts := supervisor.Options{Logger: logger, DrainTimeout: *drain, Watch: *watch, WatchInterval: *watchEvery,
 		// One flow without --watch fails the process (a container's
 		// supervisor restarts it); with several, flowrun supervises.
@@ -94,8 +98,6 @@ func run(args []string, io IO) int {
 		return ExitFailure
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if *httpAddr != "" {
 		srv, err := sup.Serve(supervisor.HTTPOptions{Addr: *httpAddr, Pprof: *servePprof, Flows: []supervisor.FlowHandler{live.mount}})
 		if err != nil {

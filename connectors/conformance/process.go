@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/poll"
 	"gopkg.in/yaml.v3"
 )
 
@@ -99,6 +100,11 @@ func (p *flowProc) kill() {
 // stop sends SIGTERM and waits for a clean exit (code 0).
 func (p *flowProc) stop(wait time.Duration) {
 	p.t.Helper()
+	// A process signalled before it handles signals (just started, its
+	// work already done by another) dies of it: wait until it runs.
+	poll.Until(p.t, "flowrun to start its flow", wait, func() bool {
+		return strings.Contains(p.stderr.String(), "flow starting") || p.exited() != nil
+	})
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
