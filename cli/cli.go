@@ -29,7 +29,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"validate", "[--format text|json] [--connect] FILE...", "check flow files: every problem as file:line:col: path: message", validate},
+		{"validate", "[--format text|json] [--connect] FILE...", "check flow files (and NAME.test.yaml test files): every problem as file:line:col: path: message", validate},
 		{"run", "[flags] FILE|DIR...", "run flows until their sources end or SIGTERM/SIGINT; several in one process, --watch reloads", run},
 		{"graph", "[--format mermaid|dot] FILE", "print the compiled graph: each sink with its target, each routed edge with its condition", graph},
 		{"test", testUsage, "run the tests of flows (NAME.test.yaml) on in-memory connectors", testCmd},

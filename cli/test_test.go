@@ -272,3 +272,17 @@ func TestTestJUnitOfABadPathIsValidXML(t *testing.T) {
 		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errs)
 	}
 }
+
+// validate checks a test file as a test file: `flowrun validate
+// examples/flows/*.yaml` takes the flows and their tests alike.
+func TestValidateTakesTestFiles(t *testing.T) {
+	code, _, errs := flowrun("", "validate", "../examples/flows/demo-payments.yaml", "../examples/flows/demo-payments.test.yaml")
+	if code != 0 || !strings.Contains(errs, "demo-payments.test.yaml: ok") {
+		t.Fatalf("validate of an example and its tests: exit %d, %s", code, errs)
+	}
+	bad := writeFlowAndTests(t, "version: 1\nname: f\nsource: {stdin: {}}\nsink: {stdout: {}}\n", "tests:\n  - name: x\n")
+	code, out, _ := flowrun("", "validate", bad)
+	if code != 1 || !strings.Contains(out, "f.test.yaml:2:5: tests[0]: input is required") {
+		t.Fatalf("validate of a bad test file: exit %d, %s", code, out)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flowrun/flowrun/compiler"
 	"github.com/flowrun/flowrun/diag"
+	"github.com/flowrun/flowrun/flowtest"
 	"github.com/flowrun/flowrun/redact"
 	"github.com/flowrun/flowrun/registry"
 )
@@ -28,6 +30,12 @@ func validate(args []string, io IO) int {
 	secrets := &redact.Redactor{}
 	io = io.redacted(secrets)
 	for _, file := range files {
+		if strings.HasSuffix(file, flowtest.Suffix) { // a flow's tests, beside it
+			_, ds := flowtest.Load(file)
+			errs += len(ds)
+			all = append(all, ds...)
+			continue
+		}
 		flow, ds := compiler.CompileFile(file)
 		if flow != nil {
 			secrets.Add(flow.Secrets()...)
