@@ -54,6 +54,9 @@ func init() {
 			if err := checkSecurity(cfg); err != nil {
 				return err
 			}
+			if err := checkIdempotent(cfg); err != nil {
+				return err
+			}
 			// A version that does not parse is reported when the sink starts.
 			if sc, err := sinkConfig(cfg); err == nil {
 				if _, err := produceVersion(sc.Version); err != nil {
@@ -124,6 +127,8 @@ var sinkFields = append(append([]registry.Field{}, commonFields...),
 		Doc: "compression of produced batches"},
 	registry.Field{Name: "max_message_bytes", Type: registry.Size, Default: 1000000, Min: registry.F(1),
 		Doc: "largest record batch the sink sends; keep it at most the topic's max.message.bytes. A single larger message fails on its own (to the dead letter)"},
+	registry.Field{Name: "idempotent", Type: registry.Bool, Default: false,
+		Doc: "produce through Sarama's idempotent producer (producer id and sequence numbers): its own retries within retry_for write no duplicates; needs acks: all and Kafka 0.11, and sends slower than the default path (see docs/kafka.md)"},
 	resend.Field,
 	registry.Field{Name: "retries", Type: registry.Int, Min: registry.F(0),
 		Doc: "when set, also caps how often one write sends again, within retry_for, the records refused with a transient broker error (leader moving, replicas short, a timeout) or lost with their connection (Sarama's Producer.Retry.Max); unset: as often as retry_for allows"},

@@ -47,6 +47,8 @@ type sink struct {
 	connMu sync.Mutex
 	conns  map[*sarama.Broker]uint64 // each broker connection's generation: bumped when a write closes it
 
+	idem *idempotent // idempotent: true: Sarama's idempotent producer sends instead of round
+
 	mu     sync.RWMutex // Write holds it shared to join writes; Close exclusively
 	closed bool
 	writes sync.WaitGroup // Write calls in progress
@@ -63,6 +65,11 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	}
 	if err := sinkTopics(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Bool("idempotent") {
+		if err := idempotentConfig(sc, cfg); err != nil {
+			return nil, err
+		}
 	}
 	topic, name := cfg.String("topic"), cfg.String("topic")
 	var topicOf *topicOf
@@ -96,6 +103,12 @@ func newSink(_ context.Context, cfg registry.Config, env registry.Env) (*sink, e
 	}
 	// Replicas of a flow start on different partitions.
 	s.keyless.Store(rand.Uint32())
+	if sc.Producer.Idempotent {
+		if s.idem, err = newIdempotent(client); err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("kafka sink %q: %w", name, err)
+		}
+	}
 	return s, nil
 }
 
@@ -115,6 +128,35 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 	s.mu.RUnlock()
 	defer s.writes.Done()
 
+	w := s.prepare(ctx, msgs)
+	if s.idem != nil {
+		return s.writeIdempotent(ctx, w)
+	}
+	refresh := false
+	send := func(ctx context.Context, todo []int) {
+		if refresh {
+			if err := s.client.RefreshMetadata(w.topicsOf(todo)...); err != nil {
+				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
+			}
+		}
+		// When ctx ends mid-round, what had no answer failed with it (to be
+		// sent again) and the answers that came stand.
+		_, refresh, _ = w.round(ctx, todo)
+		for _, i := range todo {
+			if w.errs[i] != nil && !w.again[i] {
+				w.errs[i] = resend.Permanent(w.errs[i])
+			}
+		}
+	}
+	return s.resend.Send(ctx, w.errs, send)
+}
+
+// prepare converts msgs into the records of one write: their topics,
+// records, sizes, and the failures found before sending (a topic_expr
+// that fails, the reserved header, a record above max_message_bytes),
+// all permanent. Both ways of producing share it, so a record is the same
+// bytes whichever sends it.
+func (s *sink) prepare(ctx context.Context, msgs []*message.Message) *write {
 	w := &write{
 		s: s, now: time.Now().Truncate(time.Millisecond),
 		recs: make([]sarama.Record, len(msgs)), size: make([]int, len(msgs)), topic: make([]string, len(msgs)),
@@ -146,23 +188,7 @@ func (s *sink) Write(ctx context.Context, msgs []*message.Message) error {
 				"Attempt to produce message larger than configured Producer.MaxMessageBytes (max_message_bytes): %d > %d", w.size[i], s.maxBytes)))
 		}
 	}
-	refresh := false
-	send := func(ctx context.Context, todo []int) {
-		if refresh {
-			if err := s.client.RefreshMetadata(w.topicsOf(todo)...); err != nil {
-				s.logger.Debug("kafka sink: metadata refresh failed", "error", err)
-			}
-		}
-		// When ctx ends mid-round, what had no answer failed with it (to be
-		// sent again) and the answers that came stand.
-		_, refresh, _ = w.round(ctx, todo)
-		for _, i := range todo {
-			if w.errs[i] != nil && !w.again[i] {
-				w.errs[i] = resend.Permanent(w.errs[i])
-			}
-		}
-	}
-	return s.resend.Send(ctx, w.errs, send)
+	return w
 }
 
 // topicsOf is the distinct topics of records idx.
@@ -200,5 +226,8 @@ func (s *sink) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.writes.Wait()
+	if s.idem != nil {
+		s.idem.close()
+	}
 	return s.client.Close()
 }
