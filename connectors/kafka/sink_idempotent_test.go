@@ -1,0 +1,409 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/flowrun/flowrun/connectors/internal/resend"
+	"github.com/flowrun/flowrun/message"
+	"github.com/flowrun/flowrun/registry"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// testMessages are n messages with keys (some keyless), metadata (some
+// none), and a nil body among them.
+func testMessages(prefix string, n int) []*message.Message {
+	msgs := make([]*message.Message, n)
+	for i := range msgs {
+		m := &message.Message{ID: fmt.Sprintf("%s-%d", prefix, i), Body: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+			Meta: map[string]string{"n": fmt.Sprint(i), "source": "test"}}
+		if i%5 != 4 {
+			m.Key = fmt.Sprintf("key-%d", i%7)
+		}
+		if i%9 == 3 {
+			m.Meta = nil
+		}
+		if i == 11 {
+			m.Body = nil
+		}
+		msgs[i] = m
+	}
+	return msgs
+}
+
+// recordBytes is what a consumer gets of a record: partition, key,
+// value and headers (sorted: both paths take Meta in Go's map order),
+// nil kept apart from empty.
+func recordBytes(r *kgo.Record) string {
+	var b bytes.Buffer
+	field := func(p []byte) {
+		if p == nil {
+			b.WriteString("<nil>|")
+			return
+		}
+		fmt.Fprintf(&b, "%q|", p)
+	}
+	fmt.Fprintf(&b, "p%d|", r.Partition)
+	field(r.Key)
+	field(r.Value)
+	hs := slices.Clone(r.Headers)
+	slices.SortFunc(hs, func(a, b kgo.RecordHeader) int { return strings.Compare(a.Key, b.Key) })
+	for _, h := range hs {
+		fmt.Fprintf(&b, "%q=", h.Key)
+		field(h.Value)
+	}
+	return b.String()
+}
+
+// byPartition is the records' bytes in offset order, per partition.
+func byPartition(recs []*kgo.Record) map[int32][]string {
+	slices.SortFunc(recs, func(a, b *kgo.Record) int { return int(a.Offset - b.Offset) })
+	out := map[int32][]string{}
+	for _, r := range recs {
+		out[r.Partition] = append(out[r.Partition], recordBytes(r))
+	}
+	return out
+}
+
+// With idempotent: true the records are the ones the default path
+// writes, byte for byte, on the same partitions in the same order, for
+// every partitioner and with compression; they carry a producer id, got
+// from the broker with InitProducerID, which the default path never asks.
+func TestIdempotentSinkWritesWhatTheDefaultPathWrites(t *testing.T) {
+	for _, tc := range []map[string]any{
+		{"partitioner": "murmur2"},
+		{"partitioner": "fnv1a", "compression": "gzip"},
+		{"partitioner": "round_robin", "compression": "zstd"},
+		{"compression": "lz4"},
+		{"compression": "snappy"},
+	} {
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
+			b := startBroker(t, map[string]int32{"plain": 4, "idem": 4})
+			inits := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.InitProducerID}, Observe: true, Count: -1})
+			plain := newTestSink(t, b.Addr(), "plain", tc)
+			idem := newTestSink(t, b.Addr(), "idem", withIdempotent(tc))
+			plain.keyless.Store(7) // the same keyless partitions for both
+			idem.keyless.Store(7)
+			for w := range 3 {
+				msgs := testMessages(fmt.Sprint("w", w), 40)
+				if err := plain.Write(context.Background(), msgs); err != nil {
+					t.Fatal(err)
+				}
+				if err := idem.Write(context.Background(), msgs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if inits.Hits() != 1 {
+				t.Errorf("broker saw %d InitProducerID requests, want 1 (the idempotent sink's)", inits.Hits())
+			}
+			want, got := consumeAll(t, b.Addr(), "plain", 120), consumeAll(t, b.Addr(), "idem", 120)
+			for _, r := range want {
+				if r.ProducerID != -1 {
+					t.Fatalf("default path record has producer id %d", r.ProducerID)
+				}
+			}
+			for _, r := range got {
+				if r.ProducerID < 0 {
+					t.Fatalf("idempotent record has no producer id: %+v", r)
+				}
+			}
+			wp, gp := byPartition(want), byPartition(got)
+			if len(wp) < 2 {
+				t.Fatalf("records on %d partitions: the test should spread them", len(wp))
+			}
+			for p := range int32(4) {
+				if !slices.Equal(wp[p], gp[p]) {
+					t.Errorf("partition %d:\n default    %q\n idempotent %q", p, wp[p], gp[p])
+				}
+			}
+		})
+	}
+}
+
+func withIdempotent(values map[string]any) map[string]any {
+	out := map[string]any{"idempotent": true}
+	for k, v := range values {
+		out[k] = v
+	}
+	return out
+}
+
+// A produce request the broker wrote but whose answer was lost (the
+// connection drops after the write) is sent again by the producer with
+// the same sequence: the broker keeps one copy. The same fault writes a
+// duplicate on the default path, which shows the fault does what it says.
+func TestIdempotentSinkRetryWritesNoDuplicate(t *testing.T) {
+	for _, idempotent := range []bool{true, false} {
+		t.Run(fmt.Sprint("idempotent=", idempotent), func(t *testing.T) {
+			b := startBroker(t, map[string]int32{"out": 2})
+			s := newTestSink(t, b.Addr(), "out", map[string]any{"idempotent": idempotent, "retry_backoff": 10 * time.Millisecond})
+			if err := s.Write(context.Background(), testMessages("before", 10)); err != nil {
+				t.Fatal(err)
+			}
+			requests := writeThenDrop(t, b)
+			if err := s.Write(context.Background(), testMessages("lost", 10)); err != nil {
+				t.Fatalf("Write across a lost answer: %v", err)
+			}
+			if n := requests(); n < 3 {
+				t.Fatalf("broker saw %d produce requests for the lost write, want it, its copy and the retry", n)
+			}
+			if err := s.Write(context.Background(), testMessages("after", 10)); err != nil {
+				t.Fatal(err)
+			}
+			want := 30
+			if !idempotent {
+				want = 40 // the lost write twice
+			}
+			recs := consumeAll(t, b.Addr(), "out", want)
+			count := map[string]int{}
+			for _, r := range recs {
+				count[headers(r)["_watermill_message_uuid"]]++
+			}
+			dups := 0
+			for id, n := range count {
+				if n > 1 {
+					dups++
+					if idempotent {
+						t.Errorf("message %s written %d times", id, n)
+					}
+				}
+			}
+			if len(count) != 30 || len(recs) != want || (!idempotent && dups != 10) {
+				t.Fatalf("%d records of %d messages, %d duplicated; want %d records of 30", len(recs), len(count), dups, want)
+			}
+		})
+	}
+}
+
+// writeThenDrop makes the broker write the next produce request, then
+// drop its connection before answering: the client cannot know it was
+// written. The request is written through a second client while the
+// first one's request sleeps. It returns the count of produce requests
+// the broker saw from then on.
+func writeThenDrop(t *testing.T, b interface {
+	ControlKey(int16, func(kmsg.Request) (kmsg.Response, error, bool))
+	SleepControl(func())
+	KeepControl()
+	Addr() string
+}) (requests func() int) {
+	t.Helper()
+	// Produce v13 names topics by id, which the sink's requests leave empty.
+	other, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.MaxVersions(kversion.V3_6_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	var taken atomic.Bool
+	var seen atomic.Int32
+	b.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		seen.Add(1)
+		if !taken.CompareAndSwap(false, true) {
+			return nil, nil, false // the copy, or later requests: written as usual
+		}
+		var werr error
+		b.SleepControl(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var resp kmsg.Response
+			if resp, werr = other.Request(ctx, req); werr == nil {
+				werr = produceError(resp)
+			}
+		})
+		if werr != nil {
+			t.Errorf("writing the request through another client: %v", werr)
+		}
+		b.KeepControl() // to count the requests after it
+		return nil, errors.New("answer lost by the test"), true // closes the connection
+	})
+	return func() int { return int(seen.Load()) }
+}
+
+// produceError is the first partition error of a produce response.
+func produceError(resp kmsg.Response) error {
+	for _, t := range resp.(*kmsg.ProduceResponse).Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("%s partition %d: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
+// NOT_ENOUGH_REPLICAS a few times: the producer retries with its
+// sequence numbers kept, the write succeeds, each message once and in
+// order per partition.
+func TestIdempotentSinkRetriesTransientErrors(t *testing.T) {
+	b := startBroker(t, map[string]int32{"out": 3})
+	s := newTestSink(t, b.Addr(), "out", map[string]any{"idempotent": true, "retry_backoff": 10 * time.Millisecond})
+	fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: 3})
+	msgs := testMessages("m", 60)
+	if err := s.Write(context.Background(), msgs); err != nil {
+		t.Fatalf("Write through 3 refused requests: %v", err)
+	}
+	if fault.Hits() != 3 {
+		t.Fatalf("the broker refused %d requests, want 3", fault.Hits())
+	}
+	recs := consumeAll(t, b.Addr(), "out", 60)
+	slices.SortFunc(recs, func(a, b *kgo.Record) int { return int(a.Offset - b.Offset) })
+	last := map[string]int{} // key -> index of its last record
+	seen := map[string]bool{}
+	for _, r := range recs {
+		id := headers(r)["_watermill_message_uuid"]
+		if seen[id] {
+			t.Fatalf("message %s written twice", id)
+		}
+		seen[id] = true
+		var n int
+		if _, err := fmt.Sscanf(id, "m-%d", &n); err != nil {
+			t.Fatal(err)
+		}
+		if k := string(r.Key); r.Key != nil {
+			if p, ok := last[k]; ok && p > n {
+				t.Fatalf("key %s: message %d after %d", k, n, p)
+			}
+			last[k] = n
+		}
+	}
+	if len(seen) != 60 {
+		t.Fatalf("%d distinct messages, want 60", len(seen))
+	}
+}
+
+// Past its retries the producer gives up: the write fails with the
+// broker's error, not permanent (the flow's retry may write again).
+func TestIdempotentSinkGivesUpAfterRetries(t *testing.T) {
+	b := startBroker(t, map[string]int32{"out": 1})
+	s := newTestSink(t, b.Addr(), "out", map[string]any{"idempotent": true, "retries": 2, "retry_backoff": 10 * time.Millisecond})
+	fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: -1})
+	// One message, so one batch: how many requests Sarama sends for
+	// several depends on how it batched them.
+	err := s.Write(context.Background(), testMessages("m", 1))
+	if !errors.Is(err, sarama.ErrNotEnoughReplicas) || resend.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 1 messages not written") {
+		t.Fatalf("Write while refused = %v, want NOT_ENOUGH_REPLICAS for 1 of 1, not permanent", err)
+	}
+	if fault.Hits() != 3 {
+		t.Fatalf("broker saw %d produce requests, want the first and 2 retries", fault.Hits())
+	}
+	fault.Remove()
+	if err := s.Write(context.Background(), testMessages("again", 2)); err != nil {
+		t.Fatalf("Write after recovery: %v", err)
+	}
+	recs := consumeAll(t, b.Addr(), "out", 2)
+	if len(recs) != 2 || headers(recs[0])["_watermill_message_uuid"] != "again-0" {
+		t.Fatalf("topic holds %d records, first %v", len(recs), headers(recs[0]))
+	}
+}
+
+// One message too large fails alone, for good; the others are written.
+// Once above max_message_bytes (refused before sending), once above the
+// broker's own limit (MESSAGE_TOO_LARGE, on a partition of its own).
+func TestIdempotentSinkPartialFailure(t *testing.T) {
+	t.Run("max_message_bytes", func(t *testing.T) {
+		b := startBroker(t, map[string]int32{"out": 2})
+		s := newTestSink(t, b.Addr(), "out", map[string]any{"idempotent": true, "max_message_bytes": 1000})
+		msgs := testMessages("m", 10)
+		msgs[6].Body = bytes.Repeat([]byte("x"), 2000)
+		checkOnlyFailed(t, s.Write(context.Background(), msgs), 6)
+		if recs := consumeAll(t, b.Addr(), "out", 9); len(recs) != 9 {
+			t.Fatalf("%d records written, want 9", len(recs))
+		}
+	})
+	t.Run("broker", func(t *testing.T) {
+		b := startBroker(t, map[string]int32{"out": 2})
+		s := newTestSink(t, b.Addr(), "out", map[string]any{"idempotent": true, "retry_backoff": 10 * time.Millisecond})
+		other := "b" // a key on the other partition than a's
+		for murmur2Partition([]byte(other), 2) == murmur2Partition([]byte("a"), 2) {
+			other += "b"
+		}
+		big := murmur2Partition([]byte(other), 2)
+		msgs := []*message.Message{{ID: "a", Key: "a", Body: []byte("a")}, {ID: "big", Key: other, Body: []byte("big")}, {ID: "c", Key: "a", Body: []byte("c")}}
+		b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Partitions: []int32{big}, Err: kerr.MessageTooLarge})
+		checkOnlyFailed(t, s.Write(context.Background(), msgs), 1)
+		recs := consumeAll(t, b.Addr(), "out", 2)
+		if len(recs) != 2 || string(recs[0].Value) != "a" || string(recs[1].Value) != "c" {
+			t.Fatalf("topic holds %d records", len(recs))
+		}
+		// The producer goes on after the failed sequence.
+		if err := s.Write(context.Background(), []*message.Message{{ID: "d", Key: other, Body: []byte("d")}}); err != nil {
+			t.Fatalf("Write after MESSAGE_TOO_LARGE: %v", err)
+		}
+	})
+}
+
+func checkOnlyFailed(t *testing.T, err error, i int) {
+	t.Helper()
+	var we *registry.WriteError
+	if !errors.As(err, &we) || !slices.Equal(we.Failed, []int{i}) || !resend.IsPermanent(we.Err) {
+		t.Fatalf("Write = %v, want a permanent WriteError naming only message %d", err, i)
+	}
+}
+
+// validate refuses what Kafka's idempotent producer cannot do.
+func TestValidateIdempotent(t *testing.T) {
+	spec, ok := registry.LookupConnector("kafka")
+	if !ok {
+		t.Fatal("no kafka connector")
+	}
+	for _, tc := range []struct {
+		values map[string]any
+		want   string // "" for valid
+	}{
+		{map[string]any{}, ""},
+		{map[string]any{"acks": "all"}, ""},
+		{map[string]any{"acks": "leader"}, "needs acks: all"},
+		{map[string]any{"acks": "none"}, "needs acks: all"},
+		{map[string]any{"retries": 0}, "retries of at least 1"},
+		{map[string]any{"retry_for": time.Duration(0)}, "retry_for above 0"},
+	} {
+		values := withIdempotent(tc.values)
+		values["brokers"], values["topic"] = []any{"127.0.0.1:1"}, "out"
+		err := spec.ValidateSink(config(sinkFields, values))
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("ValidateSink(%v) = %v, want %q", tc.values, err, tc.want)
+		}
+	}
+	// Without idempotence, acks: leader stays allowed.
+	if err := spec.ValidateSink(config(sinkFields, map[string]any{"brokers": []any{"127.0.0.1:1"}, "topic": "out", "acks": "leader"})); err != nil {
+		t.Errorf("ValidateSink(acks: leader) = %v", err)
+	}
+}
+
+// retry_for maps onto the producer's retries: their waits add up to it.
+func TestIdempotentRetriesSpanRetryFor(t *testing.T) {
+	for _, tc := range []struct {
+		retryFor, first time.Duration
+		want            int
+	}{
+		{30 * time.Second, 250 * time.Millisecond, 18}, // 0.25+0.5+1+2 = 3.75s, then 14 x 2s
+		{time.Second, 250 * time.Millisecond, 3},
+		{time.Millisecond, 250 * time.Millisecond, 1},
+		{10 * time.Second, 5 * time.Second, 2},
+	} {
+		if got := retriesWithin(tc.retryFor, tc.first, max(2*time.Second, tc.first)); got != tc.want {
+			t.Errorf("retriesWithin(%s, %s) = %d, want %d", tc.retryFor, tc.first, got, tc.want)
+		}
+	}
+	sc := sarama.NewConfig()
+	if err := idempotentConfig(sc, config(sinkFields, map[string]any{"idempotent": true, "retries": 5})); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.Producer.Idempotent || sc.Net.MaxOpenRequests != 1 || sc.Producer.RequiredAcks != sarama.WaitForAll || sc.Producer.Retry.Max != 5 {
+		t.Fatalf("config: idempotent %v, max open requests %d, acks %d, retries %d", sc.Producer.Idempotent, sc.Net.MaxOpenRequests, sc.Producer.RequiredAcks, sc.Producer.Retry.Max)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
