@@ -225,7 +225,8 @@ func writeThenDrop(t *testing.T, b interface {
 			t.Errorf("writing the request through another client: %v", werr)
 		}
 		b.KeepControl() // to count the requests after it
-		return nil, errors.New("answer lost by the test"), true // closes the connection
+		// An error closes the connection: the answer is lost.
+		return nil, errors.New("answer lost by the test"), true
 	})
 	return func() int { return int(seen.Load()) }
 }
