@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/flowrun/flowrun/connectors/internal/resend"
+	"github.com/flowrun/flowrun/internal/poll"
 	"github.com/flowrun/flowrun/message"
 	"github.com/flowrun/flowrun/registry"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -407,4 +409,80 @@ func TestIdempotentRetriesSpanRetryFor(t *testing.T) {
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Close waits for the write in flight (here held by refused requests
+// until the fault goes), then closes the producer; later writes fail.
+func TestIdempotentSinkCloseWaitsForWrites(t *testing.T) {
+	b := startBroker(t, map[string]int32{"out": 1})
+	s := newTestSink(t, b.Addr(), "out", map[string]any{"idempotent": true, "retry_backoff": 10 * time.Millisecond})
+	fault := b.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.NotEnoughReplicas, Count: -1})
+	written := make(chan error, 1)
+	go func() { written <- s.Write(context.Background(), testMessages("m", 5)) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := fault.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	eventually(t, "Close started", func() bool {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.closed
+	})
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a write was in flight", err)
+	default:
+	}
+	fault.Remove()
+	if err := <-written; err != nil {
+		t.Fatalf("Write = %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if recs := consumeAll(t, b.Addr(), "out", 5); len(recs) != 5 {
+		t.Fatalf("%d records, want 5", len(recs))
+	}
+	if err := s.Write(context.Background(), testMessages("late", 1)); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Write after Close = %v", err)
+	}
+}
+
+// An idempotent sink's Close stops the producer's goroutines (and the
+// one handing its answers over).
+func TestIdempotentSinkCloseLeavesNoGoroutines(t *testing.T) {
+	b := startBroker(t, map[string]int32{"out": 2})
+	s, err := newSink(context.Background(), config(sinkFields, map[string]any{"brokers": []any{b.Addr()}, "topic": "out", "idempotent": true}),
+		registry.Env{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), testMessages("m", 20)); err != nil {
+		t.Fatal(err)
+	}
+	if n := producerGoroutines(); n == 0 {
+		t.Fatal("no producer goroutine found while the sink is open: the test looks for the wrong names")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the producer's goroutines gone", 10*time.Second, func() bool { return producerGoroutines() == 0 })
+}
+
+// producerGoroutines counts the goroutines of Sarama's producers and of
+// idempotent.dispatch (no other test of the package runs meanwhile).
+func producerGoroutines() int {
+	buf := make([]byte, 1<<22)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "sarama.(*asyncProducer)") || strings.Contains(g, "sarama.(*brokerProducer)") ||
+			strings.Contains(g, "sarama.(*partitionProducer)") || strings.Contains(g, "sarama.(*topicProducer)") ||
+			strings.Contains(g, "kafka.(*idempotent).dispatch") {
+			n++
+		}
+	}
+	return n
 }
