@@ -10,7 +10,10 @@
 //     any Sarama program can reach here;
 //   - flows W1 (passthrough) and W2 (filter then map), kafka source to
 //     kafka sink, run by the flowrun runtime until every input message is
-//     acked or filtered, with how many cores the process kept busy.
+//     acked or filtered, with how many cores the process kept busy;
+//   - the same flows with the sink's idempotent: true (Sarama's
+//     idempotent producer instead of the sink's own batch writer), run
+//     right after each, so the ratio compares them in the same window.
 //
 // It prints msgs/s for each and their ratios. Figures depend on the
 // machine; the broker (kfake) runs in the same process and competes for
@@ -94,7 +97,7 @@ func main() {
 }
 
 // measureNames are the measures, in the order each round runs them.
-var measureNames = []string{"ceiling", "w2loop", "sarama-read", "sarama", "w1", "w2"}
+var measureNames = []string{"ceiling", "w2loop", "sarama-read", "sarama", "w1", "w1idem", "w2", "w2idem"}
 
 var measureTitles = map[string]string{
 	"ceiling":     "franz-go consume-then-produce (ceiling)",
@@ -103,6 +106,14 @@ var measureTitles = map[string]string{
 	"sarama":      "Sarama consume-then-produce",
 	"w1":          "flowrun flow W1 passthrough",
 	"w2":          "flowrun flow W2",
+	"w1idem":      "flowrun flow W1, idempotent sink",
+	"w2idem":      "flowrun flow W2, idempotent sink",
+}
+
+// idempotentSink turns a flow's sink into an idempotent one writing to
+// topic.
+func idempotentSink(flow, from, topic string) string {
+	return strings.Replace(flow, "topic: "+from+"}", "topic: "+topic+", idempotent: true}", 1)
 }
 
 func bench(n, concurrency, maxDemand, rounds int, only string) error {
@@ -116,7 +127,7 @@ func bench(n, concurrency, maxDemand, rounds int, only string) error {
 		}
 	}
 	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0"},
-		kfake.SeedTopics(partitions, "payments", "ceiling.out", "ceilingw2.out", "sarama.out", "w1.out", "w2.out"))
+		kfake.SeedTopics(partitions, "payments", "ceiling.out", "ceilingw2.out", "sarama.out", "w1.out", "w2.out", "w1idem.out", "w2idem.out"))
 	if err != nil {
 		return err
 	}
@@ -143,13 +154,18 @@ func bench(n, concurrency, maxDemand, rounds int, only string) error {
 		case "w1":
 			// A new group each round: the last one committed the whole topic.
 			return runFlow(addr, n, fmt.Sprintf(w1, addr, round, concurrency, maxDemand, addr), "")
+		case "w1idem":
+			return runFlow(addr, n, idempotentSink(fmt.Sprintf(w1, addr, 1000+round, concurrency, maxDemand, addr), "w1.out", "w1idem.out"), "")
+		case "w2idem":
+			return runFlow(addr, n, idempotentSink(fmt.Sprintf(w2, addr, 1000+round, concurrency, maxDemand, addr), "w2.out", "w2idem.out"), "")
 		}
 		return runFlow(addr, n, fmt.Sprintf(w2, addr, round, concurrency, maxDemand, addr), profile)
 	}
 	// outputs is where each measure writes; a measure's output topic is
 	// emptied after it, so every measure of every round meets a broker
 	// holding the same data (kfake slows as it holds more).
-	outputs := map[string]string{"ceiling": "ceiling.out", "w2loop": "ceilingw2.out", "sarama": "sarama.out", "w1": "w1.out", "w2": "w2.out"}
+	outputs := map[string]string{"ceiling": "ceiling.out", "w2loop": "ceilingw2.out", "sarama": "sarama.out", "w1": "w1.out", "w2": "w2.out",
+		"w1idem": "w1idem.out", "w2idem": "w2idem.out"}
 	took := map[string][]time.Duration{}
 	var ratios []float64 // flow W2 / ceiling within each round
 	for round := range rounds {
@@ -190,6 +206,8 @@ func bench(n, concurrency, maxDemand, rounds int, only string) error {
 	ratio("Sarama loop / ceiling", "sarama", "ceiling")
 	ratio("flow W1 / ceiling", "w1", "ceiling")
 	ratio("flow W1 / Sarama loop", "w1", "sarama")
+	ratio("flow W1 idempotent / W1", "w1idem", "w1")
+	ratio("flow W2 idempotent / W2", "w2idem", "w2")
 	return nil
 }
 
