@@ -1,11 +1,13 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +71,17 @@ func sourceConfigFor(addr, topic, group string, more map[string]any) registry.Co
 
 func newTestSource(t *testing.T, cfg registry.Config, env registry.Env) *source {
 	t.Helper()
+	if env.Logger == nil && os.Getenv("KAFKA_TEST_LOG") == "" {
+		// The source's own log, shown when the test fails (it runs
+		// last, after the source is closed).
+		var log syncBuffer
+		env.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("source log:\n%s", log.String())
+			}
+		})
+	}
 	if env.Logger == nil {
 		env.Logger = testLogger()
 	}
@@ -169,4 +182,22 @@ var errTest = errors.New("test failure")
 func brokerStart(partitions int32) (*broker.Cluster, error) {
 	return broker.Start(broker.Options{Addr: "127.0.0.1:0", Logger: testLogger()},
 		kfake.SeedTopics(partitions, "in", "out"))
+}
+
+// syncBuffer is a bytes.Buffer the source's goroutines may write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
