@@ -1,10 +1,8 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -37,7 +35,7 @@ sinks:
 // run is a `flowrun run` in the background.
 type run struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	addr   string // its HTTP server, as logged
 }
 
@@ -48,28 +46,8 @@ func startRun(t *testing.T, env []string, args ...string) *run {
 	flow := write(t, "live.yaml", liveFlow)
 	cmd := exec.Command(binary, append(append([]string{"run", "--log-format", "json"}, args...), flow)...)
 	cmd.Env = append(os.Environ(), env...)
-	r := &run{cmd: cmd, stderr: &bytes.Buffer{}}
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(r.stderr, pw)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`"addr":"([^"]+)"`)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	t.Cleanup(func() { pw.Close(); _ = cmd.Process.Kill() })
-	select {
-	case r.addr = <-addr:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no address logged:\n%s", r.stderr)
-	}
+	r := &run{cmd: cmd}
+	r.stderr, r.addr = startLogging(t, cmd)
 	waitReady(t, r.addr)
 	return r
 }

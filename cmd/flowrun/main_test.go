@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -155,7 +154,7 @@ func TestRunsWithEmptyEnvironment(t *testing.T) {
 }
 
 // startEndless runs an endless flow with a batch that only a drain flushes.
-func startEndless(t *testing.T, wrap ...string) (*exec.Cmd, *bytes.Buffer, string, string) {
+func startEndless(t *testing.T, wrap ...string) (*exec.Cmd, *lockedBuffer, string, string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	flow := write(t, "endless.yaml", fmt.Sprintf(`version: 1
@@ -167,30 +166,8 @@ sink: {file: {path: %q}}
 `, out))
 	args := append(wrap, binary, "run", "--http-addr", "127.0.0.1:0", "--log-format", "json", flow)
 	cmd := exec.Command(args[0], args[1:]...)
-	stderr := &bytes.Buffer{}
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(stderr, pw)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`"addr":"([^"]+)"`)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	t.Cleanup(func() { pw.Close(); _ = cmd.Process.Kill() })
-	select {
-	case a := <-addr:
-		return cmd, stderr, out, a
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no metrics address logged:\n%s", stderr)
-	}
-	return nil, nil, "", ""
+	stderr, addr := startLogging(t, cmd)
+	return cmd, stderr, out, addr
 }
 
 func TestSIGTERMDrainsFlushesAndExitsZero(t *testing.T) {

@@ -44,6 +44,15 @@ func (w *lockedBuffer) String() string {
 func startFlows(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	stderr, addr := startLogging(t, cmd)
+	return cmd, stderr, addr
+}
+
+// startLogging starts cmd (a `flowrun run --log-format json`), keeping
+// its stderr, and waits until its log names its HTTP server's address.
+// The test's cleanup kills it.
+func startLogging(t *testing.T, cmd *exec.Cmd) (*lockedBuffer, string) {
+	t.Helper()
 	stderr := &lockedBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(stderr, pw)
@@ -66,11 +75,11 @@ func startFlows(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string)
 	t.Cleanup(func() { pw.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	select {
 	case a := <-addr:
-		return cmd, stderr, a
+		return stderr, a
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no address logged:\n%s", stderr)
 	}
-	return nil, nil, ""
+	return nil, ""
 }
 
 type flowStatus struct {
